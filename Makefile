@@ -1,0 +1,41 @@
+# vasmart — the two set-up commands are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := $(PYTHON) -m uv
+VENV := .venv
+VASMART_HOME ?= $(CURDIR)/var
+export VASMART_HOME
+
+# Demo scale (README: "make demo").
+DEMO_USERS ?= 20000
+DEMO_MONTHS ?= 12
+DEMO_DAYS ?= 7
+DEMO_END ?= 20261120
+DEMO_SEED ?= 7
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/vasmart generate --users $(DEMO_USERS) --months $(DEMO_MONTHS) --days $(DEMO_DAYS) \
+		--end-date $(DEMO_END) --seed $(DEMO_SEED)
+	$(VENV)/bin/vasmart landing-summary
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check vasmart models_ml tests
+
+bench: setup
+	$(VENV)/bin/vasmart bench generate
+
+clean:
+	rm -rf $(VENV) var

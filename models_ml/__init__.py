@@ -1,0 +1,1 @@
+"""Models for the vasmart pipeline: features, training, evaluation, registry, scoring."""

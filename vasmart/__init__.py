@@ -1,0 +1,1 @@
+"""vasmart: VAS data warehouse and precision-marketing pipeline."""

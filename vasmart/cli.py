@@ -1,0 +1,111 @@
+"""The `vasmart` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vasmart.config import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="VAS data warehouse and precision marketing.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks, with their targets, written under reports/bench/.")
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a YYYYMMDD date") from None
+
+
+@app.command()
+def generate(
+    out: Annotated[Path | None, typer.Option(help="Output directory (landing/ and truth/ go under it).")] = None,
+    users: Annotated[int, typer.Option(min=1, help="Subscribers at the start of the history.")] = 20_000,
+    months: Annotated[int, typer.Option(min=1, help="History batches, one per month.")] = 12,
+    days: Annotated[int, typer.Option(min=1, help="Daily batches ending at the end date.")] = 7,
+    end_date: Annotated[str, typer.Option(help="Date of the last daily batch, YYYYMMDD.")] = "20261120",
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
+    part_users: Annotated[int, typer.Option(min=1, help="Users per data-file part (split extracts).")] = 250_000,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel processes (default: one per core).")] = None,
+) -> None:
+    """Generate synthetic source-system batches (spec-exact landing files) and their ground truth."""
+    from vasmart.synth.generate import GenerateConfig, generate as run_generate
+    from vasmart.synth.summary import print_generation
+
+    target = out if out is not None else Settings.from_env().home
+    cfg = GenerateConfig(out=target, users=users, months=months, days=days, end_date=_date(end_date), seed=seed,
+                         part_users=part_users, workers=workers)
+    try:
+        result = run_generate(cfg)
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    print_generation(result, Path(target))
+
+
+@app.command("landing-summary")
+def landing_summary(
+    landing: Annotated[Path | None, typer.Option(help="Landing directory (default $VASMART_HOME/landing).")] = None,
+) -> None:
+    """Summarise delivered batches from their control files: files and records per interface."""
+    from vasmart.synth.summary import read_control_files
+
+    root = landing if landing is not None else Settings.from_env().landing
+    try:
+        rows = read_control_files(root)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    batches = sorted({r["batch"] for r in rows})
+    interfaces = sorted({r["interface"] for r in rows})
+    table = Table(title=f"Deliveries under {root}", show_lines=False)
+    table.add_column("interface")
+    for batch in batches:
+        table.add_column(batch[2:], justify="right")
+    counts = {}
+    for r in rows:
+        counts[(r["interface"], r["batch"])] = counts.get((r["interface"], r["batch"]), 0) + r["record_count"]
+    for name in interfaces:
+        table.add_row(name, *[f"{counts[(name, b)]:,}" if (name, b) in counts else "" for b in batches])
+    Console().print(table)
+    total = sum(r["record_count"] for r in rows)
+    Console().print(f"{len(batches)} batches, {len(rows)} data files, {total:,} records")
+
+
+@bench_app.command("generate")
+def bench_generate(
+    users: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    months: Annotated[int, typer.Option(min=1)] = 12,
+    days: Annotated[int, typer.Option(min=1)] = 1,
+    end_date: Annotated[str, typer.Option()] = "20261120",
+    seed: Annotated[int, typer.Option()] = 7,
+    out: Annotated[Path | None, typer.Option(help="Scratch directory for the generated files.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the generated files.")] = False,
+) -> None:
+    """Time and measure the generator: history months and one daily batch, against their targets."""
+    from vasmart.synth.bench import run_generate_bench
+
+    settings = Settings.from_env()
+    report = run_generate_bench(settings, users=users, months=months, days=days, end_date=_date(end_date),
+                                seed=seed, scratch=out, keep=keep)
+    Console().print(report.markdown())
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -89,7 +89,7 @@ def bench_generate(
     users: Annotated[int, typer.Option(min=1)] = 1_000_000,
     months: Annotated[int, typer.Option(min=1)] = 12,
     days: Annotated[int, typer.Option(min=1)] = 1,
-    end_date: Annotated[str, typer.Option()] = "20261120",
+    end_date: Annotated[str, typer.Option(help="A month's first day keeps the daily batch to one day.")] = "20261101",
     seed: Annotated[int, typer.Option()] = 7,
     out: Annotated[Path | None, typer.Option(help="Scratch directory for the generated files.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the generated files.")] = False,

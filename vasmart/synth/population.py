@@ -59,10 +59,10 @@ def draw_traits(rng: np.random.Generator, n: int, cat: Catalogue, reference_year
         pool = cat.tacs_by_tier[t]
         tac[members] = pool[rng.integers(0, len(pool), len(members))]
 
-    voice_level = rng.lognormal(np.log(4.5) + 0.25 * income, 0.6, n)
-    sms_level = rng.lognormal(np.log(1.8) + 0.8 * youth, 0.7, n)
+    voice_level = rng.lognormal(np.log(5.6) + 0.25 * income, 0.6, n)
+    sms_level = rng.lognormal(np.log(2.3) + 0.8 * youth, 0.7, n)
     data_user = rng.random(n) < _sigmoid(1.2 + 1.5 * youth + 0.5 * income)
-    data_level = np.where(data_user, rng.lognormal(np.log(2.6) + 0.6 * youth, 0.6, n), 0.0)
+    data_level = np.where(data_user, rng.lognormal(np.log(3.3) + 0.6 * youth, 0.6, n), 0.0)
     risk = rng.normal(0, 1, n) - 0.35 * income
     return {
         "birth_year": birth_year,

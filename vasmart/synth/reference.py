@@ -21,6 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
+__all__ = [
+    "CATEGORIES", "Region", "name_pools", "plan_catalogue", "regions", "service_catalogue", "status_codes",
+    "tac_catalogue",
+]
+
 _DATA_DIR = Path(__file__).resolve().parent / "data"
 
 CATEGORIES: tuple[str, ...] = (
@@ -106,7 +111,7 @@ def _china_mobile_segments(province_zh: str) -> dict[str, list[int]]:
 # ---------------------------------------------------------------------------------------------- handsets
 
 _TAC_RE = re.compile(r"\d{8}")
-_MODERN_TAC_PREFIXES = ("35", "01", "86", "99")  # GSMA-era reporting bodies; 350xxxxx is still pre-2004
+_MODERN_TAC_PREFIXES = ("35", "01", "86", "91", "99")  # GSMA-era reporting bodies; 350xxxxx is still pre-2004
 
 # Ordered rules, first match wins: (kind, first year, last year, fixed max_rat, regex alternatives matched
 # against the lower-case "vendor model" text). Kinds and their consequences: see tac_catalogue().
@@ -142,7 +147,8 @@ _TAC_RULES: tuple[tuple[str, int | None, int | None, str | None, tuple[str, ...]
     ("smart", 2007, 2016, None, (r"iphone", r"^apple\b")),
     # other smartphone families
     ("smart", 2013, 2016, None, (r"\bsm-[a-z]\d",)),
-    ("smart", 2010, 2014, None, (r"galaxy", r"\bgt-[isn]\d")),
+    ("smart", 2010, 2014, None, (r"^samsung .*galaxy", r"\bgalaxy (s\d|note|ace|mini|grand|core|pocket|y\b)",
+                                 r"\bgt-[isn]\d")),
     ("smart", 2011, 2016, None, (r"xperia", r"^sony [cdef]\d{4}\b", r"^sony (lt|st|mt|mk|wt)\d\d")),
     ("smart", 2012, 2015, None, (r"lumia",)),
     ("smart", 2013, 2015, "4G", (r"blackberry.*(stl100|q5|q10|z10|z30|passport|classic|leap|priv)",)),
@@ -325,7 +331,7 @@ def tac_catalogue() -> pd.DataFrame:
       generic ``feature`` phone.
 
     Release year: the rule's year range when it has one (e.g. iPhone 4S -> 2011, Samsung SM- 2013-2016);
-    otherwise 2002-2004 for TACs of the pre-2004 TAC+FAC scheme (reporting bodies other than 35/01/86/99,
+    otherwise 2002-2004 for TACs of the pre-2004 TAC+FAC scheme (reporting bodies other than 35/01/86/91/99,
     and 350xxxxx); otherwise the vendor's handset era (Siemens 2004-2005, Sony Ericsson 2004-2011, ...)
     or by kind: feature 2004-2012, smart 2009-2016, tablet 2011-2016, m2m 2004-2014. The year is picked
     within the range by the hash. About 12% of years without a rule range, and all models named

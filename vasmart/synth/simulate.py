@@ -517,16 +517,28 @@ class BlockSimulation:
         self._write_by_time("BOSS_VAS_ORDER", self._order_rows(rows, cols, times, action, reason, channel), times)
 
     # ------------------------------------------------------------------ deliveries and requests
+    def _push_candidates(self) -> dict[int, tuple[np.ndarray, ...]]:
+        """Per push service, the month's possible holders and their order/cancel times (cached per month)."""
+        if self.m.get("push") is None:
+            u, m, cat = self.u, self.m, self.cat
+            out = {}
+            for s in np.flatnonzero(cat.service_push_per_week > 0):
+                cand = np.flatnonzero(u["held"][:, s] | (m["ord1"][:, s] < NEVER) | (m["ord2"][:, s] < NEVER))
+                out[int(s)] = (cand, u["held"][cand, s], m["can0"][cand, s], m["ord1"][cand, s], m["can1"][cand, s],
+                               m["ord2"][cand, s])
+            m["push"] = out
+        return self.m["push"]
+
     def _deliveries_of_day(self, day: int) -> dict | None:
         cat, u, rng = self.cat, self.u, self.rng
         weekday = (day + 3) % 7
         status_now, _ = self._status_on(day)
         parts = []
-        for s in np.flatnonzero(cat.service_push_per_week > 0):
+        for s, (cand, held, can0, ord1, can1, ord2) in self._push_candidates().items():
             if weekday >= cat.service_push_per_week[s]:
                 continue
             send = day * DAY_SECONDS + (7 * 3600 if cat.service_is_newspaper[s] else 17 * 3600) + rng.integers(0, 5400)
-            rows = np.flatnonzero(self.holding_at(s, send))
+            rows = cand[(held & (send < can0)) | ((ord1 <= send) & (send < can1)) | (ord2 <= send)]
             if not len(rows):
                 continue
             t = send + rng.integers(0, 900, len(rows))

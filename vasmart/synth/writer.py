@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+from isal import isal_zlib
 import pyarrow.csv as pacsv
 
 from vasmart.interface_spec import load_spec
@@ -24,7 +24,7 @@ from vasmart.interface_spec import load_spec
 GBK_TEXT_INTERFACES = frozenset(
     {"REF_REGION", "REF_PLAN", "REF_SERVICE", "REF_TAC", "REF_STATUS_CODE", "BOSS_USER", "CRM_COMPLAINT"}
 )
-GZIP_LEVEL = 1
+GZIP_LEVEL = 1  # ISA-L's level 1: about three times zlib's speed, and smaller files than zlib's level 1
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, delimiter="|", quoting_style="none", batch_size=65_536)
 
 
@@ -70,7 +70,7 @@ class _GzipStream:
     def __init__(self, path: Path):
         self.path = path
         self.handle = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        self.compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
         self.md5 = hashlib.md5()
         self.size = 0
         self.records = 0

@@ -82,6 +82,8 @@ class Catalogue:
         tiers = self.tacs["tier"].to_numpy()
         # TACs with a leading zero are listed in REF_TAC but not handed to simulated users
         usable = self.tac_code >= 10_000_000
+        # modems, trackers and the like (no WAP browser) are not handed out as phones
+        usable &= self.tac_wap
         return [np.flatnonzero((tiers == t) & usable) for t in range(3)]
 
     # --- plans

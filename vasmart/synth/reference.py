@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -84,7 +85,37 @@ def _province_regions(province_zh: str) -> tuple[Region, ...]:
     return tuple(out)
 
 
+def _cache_dir() -> Path:
+    root = os.environ.get("VASMART_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "vasmart"
+
+
 def _china_mobile_segments(province_zh: str) -> dict[str, list[int]]:
+    """Map prefecture name to China Mobile segments, cached on disk per phonenumbers version.
+
+    Deriving them means importing phonenumbers' whole geocoding table (several seconds); the cache is
+    keyed by the package's version, so an upgrade of its data recomputes it.
+    """
+    import phonenumbers
+
+    key = hashlib.sha256(province_zh.encode()).hexdigest()[:12]
+    cache = _cache_dir() / f"cm-segments-{key}-{phonenumbers.__version__}.json"
+    try:
+        return {k: list(v) for k, v in json.loads(cache.read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError):
+        pass
+    result = _derive_china_mobile_segments(province_zh)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only home only costs the derivation next time
+    return result
+
+
+def _derive_china_mobile_segments(province_zh: str) -> dict[str, list[int]]:
     """Map prefecture name (without the province prefix) to its China Mobile 7-digit segments."""
     import phonenumbers
     from phonenumbers import carrier, geocoder

@@ -43,7 +43,8 @@ def generate(
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel processes (default: one per core).")] = None,
 ) -> None:
     """Generate synthetic source-system batches (spec-exact landing files) and their ground truth."""
-    from vasmart.synth.generate import GenerateConfig, generate as run_generate
+    from vasmart.synth.generate import GenerateConfig
+    from vasmart.synth.generate import generate as run_generate
     from vasmart.synth.summary import print_generation
 
     target = out if out is not None else Settings.from_env().home

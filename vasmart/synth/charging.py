@@ -34,7 +34,7 @@ def monthly_charge(
     subscription held at the start of the month, `first_*` the month's first order and its cancel, and
     `reorder_t` a second order after that cancel.
     """
-    day_of_month = lambda t: (t - month_first_second) // 86_400 + 1  # noqa: E731
+    day_of_month = lambda t: (t - month_first_second) // 86_400 + 1
     quick_start = start_cancel_t - start_order_t <= QUICK_CANCEL_SECONDS
     charged_start = held_at_start & ~quick_start & (start_cancel_reason != 3)
     has_first = first_order_t < NEVER

@@ -70,11 +70,7 @@ def interfaces_of_batch(batch: Batch) -> list[str]:
     """The interfaces a batch carries (interface spec §3), in specification order."""
     names = []
     for name, itf in load_spec().items():
-        if itf.kind == SNAPSHOT:
-            names.append(name)
-        elif itf.kind == EVENTS and (not batch.is_history or name in HISTORY_EVENT_INTERFACES):
-            names.append(name)
-        elif itf.kind == MONTHLY and batch.is_month_end:
+        if itf.kind == SNAPSHOT or itf.kind == EVENTS and (not batch.is_history or name in HISTORY_EVENT_INTERFACES) or itf.kind == MONTHLY and batch.is_month_end:
             names.append(name)
     return names
 
@@ -194,11 +190,12 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(_run_part, cfg, timeline, i + 1, blocks, n_blocks) for i, blocks in enumerate(parts)]
             results = [f.result() for f in futures]
+    finishing = time.perf_counter()
     files = [f for stats, _ in results for f in stats]
     _write_control_files(out / "landing", timeline, files)
     truth_files = _merge_truth(out / "truth", len(parts))
-    return GenerateResult(timeline, files, truth_files, time.perf_counter() - started,
-                          [timings for _, timings in results])
+    timings = [dict(t, control_and_truth=time.perf_counter() - finishing) for _, t in results]
+    return GenerateResult(timeline, files, truth_files, time.perf_counter() - started, timings)
 
 
 def _write_control_files(landing: Path, timeline: Timeline, files: list[FileStats]) -> None:

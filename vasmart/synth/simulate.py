@@ -19,12 +19,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vasmart.synth import complaints as complaint_text
-from vasmart.synth.calendar import DAY_SECONDS, DayCodes, Month, Timeline, add_months_day, date_of, month_last_day
+from vasmart.synth.calendar import (
+    DAY_SECONDS,
+    DayCodes,
+    Month,
+    Timeline,
+    add_months_day,
+    date_of,
+    month_last_day,
+)
 from vasmart.synth.catalogue import Catalogue
 from vasmart.synth.charging import NEVER, QUICK_CANCEL_SECONDS, monthly_charge
 from vasmart.synth.identity import NumberPool, contact_numbers, imei_from
 from vasmart.synth.population import draw_traits, names_for
-from vasmart.synth.usage import MonthAccumulator, day_records, monthly_totals, seconds_in_day
+from vasmart.synth.usage import MonthAccumulator, day_records, monthly_totals
 
 NEVER_DAY = 10**9
 NORMAL, SUSPENDED, CANCELLED = 0, 1, 2
@@ -827,7 +835,7 @@ class BlockSimulation:
         A = month.first_day * DAY_SECONDS
         batch = self.w.batch_names[self.w.batch_of_day[full_last - self.w.timeline.first_day]]
         status_end, _ = self._status_on(full_last)
-        billable = (u["join_day"] <= full_last) & ((u["st"] != CANCELLED))
+        billable = (u["join_day"] <= full_last) & (u["st"] != CANCELLED)
         rows = np.flatnonzero(billable)
 
         # usage totals: from the detail when it was delivered, else drawn from the same rates
@@ -843,7 +851,7 @@ class BlockSimulation:
         else:
             distinct_sp = (u["requests"] > 0).sum(axis=1)
             tot = monthly_totals(rng, u, self.active_days, cat.tac_rat[u["tac"]], requests, distinct_sp)
-        used = np.flatnonzero(billable & ((tot["active_days"] > 0)))
+        used = np.flatnonzero(billable & (tot["active_days"] > 0))
         usage = {"stat_month": np.full(len(used), int(month.label)), "user_id": u["uid"][used],
                  "msisdn": u["msisdn"][used]}
         for col in ("voice_calls", "voice_moc_calls", "voice_seconds", "distinct_contacts", "sms_mo", "sms_mt",
@@ -955,7 +963,6 @@ class BlockSimulation:
         """Carry the state at the month's end into the next month."""
         u, m = self.u, self.m
         FB = (full_last + 1) * DAY_SECONDS
-        n, S = u["held"].shape
         keep_start = u["held"] & (m["can0"] >= FB)
         first_open = (m["ord1"] < FB) & (m["can1"] >= FB)
         second = m["ord2"] < FB

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from isal import isal_zlib
 import pyarrow.csv as pacsv
+from isal import isal_zlib
 
 from vasmart.interface_spec import load_spec
 

@@ -440,7 +440,19 @@ class BlockSimulation:
         ok = reorder & (re_t < FB)
         m["ord2"][rows[ok], cols[ok]] = re_t[ok]
         u["unwanted_t"][rows[m["pushed"][rows, cols]]] = t[m["pushed"][rows, cols]]
-        self.order_mask = order
+        self._end_with_account(rows_gone=gone, t_gone=t_gone)
+
+    def _end_with_account(self, rows_gone: np.ndarray, t_gone: np.ndarray) -> None:
+        """Subscriptions taken out earlier in the month also end when the account is cancelled (system)."""
+        m = self.m
+        if not len(rows_gone):
+            return
+        t = t_gone[:, None]
+        ordered = m["ord1"][rows_gone] < NEVER
+        still_open = ordered & (m["can1"][rows_gone] > t)
+        m["can1"][rows_gone] = np.where(still_open, t, m["can1"][rows_gone])
+        m["can1_reason"][rows_gone] = np.where(still_open, 2, m["can1_reason"][rows_gone])
+        m["ord2"][rows_gone] = NEVER  # no re-order around a closing account
 
     def holding_at(self, s: int, t: int | np.ndarray) -> np.ndarray:
         """Which users hold service s at time t."""
@@ -546,11 +558,11 @@ class BlockSimulation:
             if weekday >= cat.service_push_per_week[s]:
                 continue
             send = day * DAY_SECONDS + (7 * 3600 if cat.service_is_newspaper[s] else 17 * 3600) + rng.integers(0, 5400)
-            rows = cand[(held & (send < can0)) | ((ord1 <= send) & (send < can1)) | (ord2 <= send)]
-            if not len(rows):
+            t = send + rng.integers(0, 900, len(cand))  # each message is checked against the holding at its own time
+            holds = (held & (t < can0)) | ((ord1 <= t) & (t < can1)) | (ord2 <= t)
+            if not holds.any():
                 continue
-            t = send + rng.integers(0, 900, len(rows))
-            parts.append((rows, np.full(len(rows), s), t))
+            parts.append((cand[holds], np.full(holds.sum(), s), t[holds]))
         if not parts:
             return None
         rows = np.concatenate([p[0] for p in parts])
@@ -626,6 +638,7 @@ class BlockSimulation:
         u, cat = self.u, self.cat
         acc = MonthAccumulator(len(u["uid"]))
         fee_per_msg = np.where(cat.services["fee_type"].to_numpy() == "02", cat.service_fee, 0)
+        imei_days: list[tuple[np.ndarray, ...]] = []
         for day in range(month.first_day, month.last_day + 1):
             started = time.perf_counter()
             status, _ = self._status_on(day)
@@ -642,9 +655,12 @@ class BlockSimulation:
             rec = day_records(self.rng, day, day - month.first_day + 1, users, u, rat, (req_u, req_s),
                               cat.service_access, fee_per_msg, acc)
             self._write_cdrs(day, rec)
-            self._emit_daily_imei(day, rec)
-            batch = self.w.batch_names[self.w.batch_of_day[day - self.w.timeline.first_day]]
-            self.timings[f"batch_{batch}"] += time.perf_counter() - started
+            batch_index = self.w.batch_of_day[day - self.w.timeline.first_day]
+            imei_days.append(self._daily_imei(rec))
+            if day == month.last_day or self.w.batch_of_day[day + 1 - self.w.timeline.first_day] != batch_index:
+                self._write_imei(*_merge_pairs(imei_days))
+                imei_days = []
+            self.timings[f"batch_{self.w.batch_names[batch_index]}"] += time.perf_counter() - started
         self.acc = acc
 
     def _write_cdrs(self, day: int, rec) -> None:
@@ -696,11 +712,10 @@ class BlockSimulation:
         value = np.where(sv, (imei // 10) * 100 + (serial % 13 + 1), imei)
         return pa.array(value).cast(pa.string())
 
-    def _emit_daily_imei(self, day: int, rec) -> None:
+    def _daily_imei(self, rec) -> tuple[np.ndarray, ...]:
+        """The day's (user, TAC, serial, first seen, last seen, events) observations."""
         users = np.concatenate([rec.voice["user"], rec.sms["user"], rec.gprs["user"]])
         times = np.concatenate([rec.voice["time"], rec.sms["time"], rec.gprs["time"]])
-        if not len(users):
-            return
         n = len(self.u["uid"])
         count = np.bincount(users, minlength=n)
         first = np.full(n, NEVER, "int64")
@@ -710,7 +725,7 @@ class BlockSimulation:
         rows = np.flatnonzero(count)
         tac = self.tac_at(rows, last[rows])
         serial = np.where(last[rows] >= self.u["change_t"][rows], self.u["imei_serial"][rows], self.u["prev_serial"][rows])
-        self._write_imei(rows, tac, serial, first[rows], last[rows], count[rows])
+        return rows, tac, serial, first[rows], last[rows], count[rows]
 
     def _emit_monthly_imei(self, month: Month, lo: np.ndarray, hi: np.ndarray) -> None:
         u, rng = self.u, self.rng
@@ -1000,6 +1015,20 @@ def _categories() -> tuple[str, ...]:
     from vasmart.synth.reference import CATEGORIES
 
     return CATEGORIES
+
+
+def _merge_pairs(days: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """One observation per (user, handset) over several days: earliest first, latest last, events summed."""
+    rows, tac, serial, first, last, events = (np.concatenate([d[i] for d in days]) for i in range(6))
+    order = np.lexsort((serial, tac, rows))
+    rows, tac, serial, first, last, events = (x[order] for x in (rows, tac, serial, first, last, events))
+    new = np.ones(len(rows), bool)
+    new[1:] = (rows[1:] != rows[:-1]) | (tac[1:] != tac[:-1]) | (serial[1:] != serial[:-1])
+    starts = np.flatnonzero(new)
+    if not len(starts):
+        return rows, tac, serial, first, last, events
+    return (rows[starts], tac[starts], serial[starts], np.minimum.reduceat(first, starts),
+            np.maximum.reduceat(last, starts), np.add.reduceat(events, starts))
 
 
 def _round(p: np.ndarray) -> pa.Array:

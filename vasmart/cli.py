@@ -85,6 +85,35 @@ def landing_summary(
     Console().print(f"{len(batches)} batches, {len(rows)} data files, {total:,} records")
 
 
+@app.command()
+def ingest(
+    batch: Annotated[str, typer.Option(help="Batch to load, YYYYMMDD.")],
+    landing: Annotated[Path | None, typer.Option(help="Landing directory (default $VASMART_HOME/landing).")] = None,
+    max_reject_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fail the batch above this share of rejected rows in any interface.")] = 0.01,
+) -> None:
+    """Load one batch into the raw zone: verify, decode, validate, reconcile; rejects kept with their reason."""
+    import uuid
+
+    from vasmart.ingest import IngestError, ingest_batch
+
+    settings = Settings.from_env()
+    root = landing if landing is not None else settings.landing
+    load_id = f"cli-{batch}-{uuid.uuid4().hex[:8]}"
+    try:
+        result = ingest_batch(settings, root, batch, load_id, max_reject_rate)
+    except IngestError as exc:
+        for line in str(exc).splitlines():
+            console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    table = Table(title=f"Batch {batch} loaded ({load_id})")
+    for col in ("interface", "files", "read", "loaded", "rejected", "seconds"):
+        table.add_column(col, justify="left" if col == "interface" else "right")
+    for r in result.interfaces:
+        table.add_row(r.interface, str(len(r.files)), f"{r.rows_read:,}", f"{r.rows_loaded:,}", f"{r.rows_rejected:,}",
+                      f"{r.seconds:.1f}")
+    Console().print(table)
+
+
 @bench_app.command("generate")
 def bench_generate(
     users: Annotated[int, typer.Option(min=1)] = 1_000_000,

@@ -1,0 +1,96 @@
+"""The warehouse file (`$VASMART_HOME/warehouse.duckdb`): one writer at a time, audit tables, raw-zone views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from vasmart.config import Settings
+
+AUDIT_DDL = """
+CREATE SCHEMA IF NOT EXISTS audit;
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS audit.load_log (
+    load_id VARCHAR NOT NULL,
+    batch_date VARCHAR NOT NULL,
+    interface VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    size_bytes BIGINT,
+    md5_hex VARCHAR,
+    control_records BIGINT,
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_rejected BIGINT,
+    status VARCHAR NOT NULL,          -- LOADED or FAILED
+    fault VARCHAR,                    -- the file-level fault, when FAILED
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    seconds DOUBLE
+);
+CREATE TABLE IF NOT EXISTS audit.load_batch (
+    load_id VARCHAR NOT NULL,
+    batch_date VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,          -- LOADED or FAILED
+    fingerprint VARCHAR,              -- digest of the delivered (file, md5) pairs
+    interfaces_loaded INTEGER,
+    interfaces_failed INTEGER,
+    rows_read BIGINT,
+    rows_loaded BIGINT,
+    rows_rejected BIGINT,
+    max_reject_rate DOUBLE,
+    message VARCHAR,
+    finished_at TIMESTAMP
+);
+"""
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse file."""
+
+
+def warehouse_path(settings: Settings) -> Path:
+    """The warehouse file."""
+    return settings.home / "warehouse.duckdb"
+
+
+def lake_root(settings: Settings) -> Path:
+    """The raw zone."""
+    return settings.home / "lake"
+
+
+def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; fails fast, naming the holder, when another process has it open for writing."""
+    path = warehouse_path(settings)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: nothing has been loaded yet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseBusy(f"{path} is in use by another process: {str(exc).splitlines()[0]}") from None
+    if not read_only:
+        con.execute(AUDIT_DDL)
+    return con
+
+
+def refresh_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings, interfaces: list[str]) -> None:
+    """(Re)create raw.<interface> views over the interfaces' Parquet partitions, and the reject views."""
+    lake = lake_root(settings)
+    for name in interfaces:
+        glob = lake / "raw" / name / "batch_date=*" / "*.parquet"
+        if any((lake / "raw" / name).glob("batch_date=*/*.parquet")):
+            con.execute(f"CREATE OR REPLACE VIEW raw.{name.lower()} AS SELECT * FROM read_parquet("
+                        f"'{glob}', hive_partitioning = true, hive_types = {{'batch_date': VARCHAR}})")
+        else:
+            con.execute(f"DROP VIEW IF EXISTS raw.{name.lower()}")
+    rejects = lake / "rejects"
+    if any(rejects.glob("*/batch_date=*/*.parquet")):
+        con.execute(f"CREATE OR REPLACE VIEW raw.rejects AS SELECT * FROM read_parquet("
+                    f"'{rejects}/*/batch_date=*/*.parquet', hive_partitioning = true, "
+                    "hive_types = {'batch_date': VARCHAR})")
+        con.execute("CREATE OR REPLACE VIEW audit.rejects AS "
+                    "SELECT batch_date, interface, file_name, line_number, reason FROM raw.rejects")
+    else:
+        con.execute("DROP VIEW IF EXISTS audit.rejects")
+        con.execute("DROP VIEW IF EXISTS raw.rejects")

@@ -133,6 +133,38 @@ def bench_generate(
     Console().print(report.markdown())
 
 
+@bench_app.command("ingest")
+def bench_ingest(
+    users: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    seed: Annotated[int, typer.Option()] = 7,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory, kept (reuses generated data).")] = None,
+) -> None:
+    """Time loading one daily batch against DuckDB alone reading the same files."""
+    from vasmart.ingest.bench import run_ingest_bench
+
+    report = run_ingest_bench(Settings.from_env(), users=users, seed=seed, scratch=scratch)
+    Console().print(report.markdown())
+
+
+@app.command()
+def run(
+    landing: Annotated[Path | None, typer.Option(help="Landing directory (default $VASMART_HOME/landing).")] = None,
+    through: Annotated[str | None, typer.Option(help="Last batch to run, YYYYMMDD (default: all pending).")] = None,
+) -> None:
+    """Run every batch not yet loaded through the nightly Airflow DAG, in date order; stop at the first failure."""
+    from vasmart.orchestration import OrchestrationError, run_batches
+
+    if through is not None:
+        _date(through)
+    out = Console(highlight=False)
+    try:
+        runs = run_batches(Settings.from_env(), landing, through, on_batch=lambda r: out.print(r.summary(), soft_wrap=True))
+    except OrchestrationError as exc:
+        _fail(str(exc))
+    if not runs:
+        out.print("no pending batches: every delivered batch is loaded")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

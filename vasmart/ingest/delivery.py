@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vasmart.contracts import load_contracts
 from vasmart.ingest.errors import FileFault, IngestError
 
 CONTROL_FIELDS = ("file_name", "size_bytes", "record_count", "md5_hex", "period_start", "period_end", "created_at")
@@ -107,8 +108,6 @@ def expected_interfaces(landing: Path, batch: str) -> list[str]:
     found = scan_batch(landing, batch)
     if not found:
         raise IngestError(f"batch {batch}: no data or control files in {Path(landing) / batch}")
-    from vasmart.contracts import load_contracts
-
     contracts = load_contracts()
     month_end = (_date(batch) + dt.timedelta(days=1)).day == 1
     history = _is_history(found, batch)

@@ -104,6 +104,14 @@ def _swap_in(staged: Path | None, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _clear_leftovers(root: Path, interface: str, batch: str) -> None:
+    """Remove what a crashed load of this interface and batch left aside (never read: views skip dot-dirs)."""
+    for zone in ("raw", "rejects"):
+        for pattern in (f".staging-{batch}-*", f".old-batch_date={batch}-*"):
+            for path in (root / zone / interface).glob(pattern):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def _stage_dir(root: Path, zone: str, interface: str, batch: str, load_id: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in load_id)
     path = root / zone / interface / f".staging-{batch}-{safe}-{os.getpid()}"
@@ -217,6 +225,7 @@ def ingest_interface(settings: Settings, landing: Path, batch: str, interface: s
             result.rows_read = d.records
         tmp = settings.home / "tmp" / "duckdb"
         tmp.mkdir(parents=True, exist_ok=True)
+        _clear_leftovers(root, interface, batch)
         stage_data = _stage_dir(root, "raw", interface, batch, load_id)
         stage_rejects = _stage_dir(root, "rejects", interface, batch, load_id)
         try:

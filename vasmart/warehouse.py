@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS audit.load_batch (
     rows_read BIGINT,
     rows_loaded BIGINT,
     rows_rejected BIGINT,
-    max_reject_rate DOUBLE,
+    highest_reject_rate DOUBLE,       -- the largest share of rejected rows among the interfaces
+    reject_threshold DOUBLE,          -- the share above which the batch fails
     message VARCHAR,
     finished_at TIMESTAMP
 );
@@ -89,8 +90,8 @@ def refresh_raw_views(con: duckdb.DuckDBPyConnection, settings: Settings, interf
         con.execute(f"CREATE OR REPLACE VIEW raw.rejects AS SELECT * FROM read_parquet("
                     f"'{rejects}/*/batch_date=*/*.parquet', hive_partitioning = true, "
                     "hive_types = {'batch_date': VARCHAR})")
-        con.execute("CREATE OR REPLACE VIEW audit.rejects AS "
-                    "SELECT batch_date, interface, file_name, line_number, reason FROM raw.rejects")
     else:
-        con.execute("DROP VIEW IF EXISTS audit.rejects")
-        con.execute("DROP VIEW IF EXISTS raw.rejects")
+        con.execute("CREATE OR REPLACE VIEW raw.rejects AS SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, "
+                    "NULL::VARCHAR, NULL::BIGINT, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR)) "
+                    "AS t(batch, interface, file_name, line_number, reason, raw_line, batch_date) WHERE false")
+    con.execute("CREATE OR REPLACE VIEW audit.rejects AS SELECT * EXCLUDE (raw_line) FROM raw.rejects")

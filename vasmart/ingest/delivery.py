@@ -38,6 +38,7 @@ class InterfaceDelivery:
     interface: str
     control: Path | None = None
     data_files: list[Path] = field(default_factory=list)
+    misplaced: list[Path] = field(default_factory=list)  # named for another batch date
 
 
 def _date(text: str) -> dt.date:
@@ -51,8 +52,12 @@ def read_control_file(path: Path) -> list[ControlEntry]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise FileFault(path.name, "malformed control file (not UTF-8 text)") from None
+    seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), start=1):
         values = line.split("|")
+        if values[0] in seen:
+            raise FileFault(path.name, f"malformed control file (line {number}: {values[0]} listed twice)")
+        seen.add(values[0])
         if len(values) != len(CONTROL_FIELDS):
             raise FileFault(path.name, f"malformed control file (line {number}: {len(values)} fields)")
         try:
@@ -61,7 +66,7 @@ def read_control_file(path: Path) -> list[ControlEntry]:
         except ValueError:
             raise FileFault(path.name, f"malformed control file (line {number})") from None
     if not entries:
-        raise FileFault(path.name, "empty control file")
+        raise FileFault(path.name, "malformed control file (empty)")
     return entries
 
 
@@ -75,10 +80,12 @@ def scan_batch(landing: Path, batch: str) -> dict[str, InterfaceDelivery]:
     found: dict[str, InterfaceDelivery] = {}
     for path in sorted(directory.iterdir()):
         match = CONTROL_NAME.match(path.name) or DATA_NAME.match(path.name)
-        if not match or match["batch"] != batch:
+        if not match:
             continue
         item = found.setdefault(match["interface"], InterfaceDelivery(match["interface"]))
-        if path.name.endswith(".chk"):
+        if match["batch"] != batch:
+            item.misplaced.append(path)
+        elif path.name.endswith(".chk"):
             item.control = path
         else:
             item.data_files.append(path)

@@ -129,6 +129,9 @@ def _data_files(settings: Settings, landing: Path, batch: str, interface: str,
     if interface not in contracts:
         name = (item.data_files[0].name if item and item.data_files else chk_name)
         raise FileFault(name, f"unknown interface {interface}")
+    if item is not None and item.misplaced:
+        wrong = item.misplaced[0]
+        raise FileFault(wrong.name, f"named for another batch date, delivered in batch {batch}")
     if item is None or item.control is None:
         raise FileFault(chk_name, "control file missing")
     entries = read_control_file(item.control)
@@ -278,11 +281,11 @@ def close_batch(settings: Settings, batch: str, load_id: str,
         messages += [f"{k}: reject rate {v:.2%} above {max_reject_rate:.2%}" for k, v in sorted(too_many.items())]
         status = "FAILED" if messages else "LOADED"
         pairs = [(name, md5) for r in rows for name, md5 in zip(r[5], r[6]) if md5]
-        con.execute("INSERT INTO audit.load_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        con.execute("INSERT INTO audit.load_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             load_id, batch, status, delivery_fingerprint(pairs) if not failed else None,
             len(rows) - len(failed), len(failed), sum(r[2] or 0 for r in rows), sum(r[3] or 0 for r in rows),
-            sum(r[4] or 0 for r in rows), max(rates.values(), default=0.0), "; ".join(messages) or None,
-            dt.datetime.now()])
+            sum(r[4] or 0 for r in rows), max(rates.values(), default=0.0), max_reject_rate,
+            "; ".join(messages) or None, dt.datetime.now()])
     finally:
         con.close()
     result = BatchResult(batch, load_id, status, message="; ".join(messages))

@@ -13,6 +13,7 @@ DEMO_MONTHS ?= 12
 DEMO_DAYS ?= 7
 DEMO_END ?= 20261120
 DEMO_SEED ?= 7
+DEMO_PSEUDONYM_KEY ?= vasmart-demo-key-not-a-secret
 
 .PHONY: setup demo test lint bench clean
 
@@ -27,9 +28,19 @@ demo: setup
 	$(VENV)/bin/vasmart generate --users $(DEMO_USERS) --months $(DEMO_MONTHS) --days $(DEMO_DAYS) \
 		--end-date $(DEMO_END) --seed $(DEMO_SEED)
 	$(VENV)/bin/vasmart landing-summary
+	$(VENV)/bin/vasmart run
+	@echo "dbt build with the demo pseudonym key (VASMART_PSEUDONYM_KEY=$(DEMO_PSEUDONYM_KEY)); set your own key outside the demo"
+	VASMART_PSEUDONYM_KEY="$(DEMO_PSEUDONYM_KEY)" $(VENV)/bin/vasmart build
+
+# The Airflow UI (with scheduler, DAG processor and triggerer) on http://127.0.0.1:$(AIRFLOW_PORT), over the same
+# SQLite metadata DB and logs as `vasmart run` ($(VASMART_HOME)/airflow). Ctrl-C stops it.
+AIRFLOW_PORT ?= 8080
+.PHONY: airflow
+airflow: setup
+	$(VENV)/bin/python -m vasmart.orchestration standalone $(AIRFLOW_PORT)
 
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2
 
 lint: setup
 	$(VENV)/bin/ruff check vasmart models_ml tests

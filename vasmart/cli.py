@@ -20,7 +20,7 @@ console = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
 
 
@@ -158,11 +158,29 @@ def run(
         _date(through)
     out = Console(highlight=False)
     try:
-        runs = run_batches(Settings.from_env(), landing, through, on_batch=lambda r: out.print(r.summary(), soft_wrap=True))
+        runs = run_batches(Settings.from_env(), landing, through,
+                           on_batch=lambda r: out.print(r.summary(), soft_wrap=True),
+                           notify=lambda message: console.print(message, highlight=False, soft_wrap=True))
     except OrchestrationError as exc:
         _fail(str(exc))
     if not runs:
-        out.print("no pending batches: every delivered batch is loaded")
+        out.print("no pending batches" + (f" through {through}" if through else ""))
+
+
+@app.command("build")
+def build_command(
+    select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. 'staging' or 'stg_boss__users+'.")] = None,
+    full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+) -> None:
+    """Build the warehouse with dbt (staging, intermediate, marts, tests) from the raw zone; needs VASMART_PSEUDONYM_KEY."""
+    from vasmart.build import BuildError
+    from vasmart.build import build as run_build
+
+    try:
+        result = run_build(Settings.from_env(), select=select, full_refresh=full_refresh)
+    except BuildError as exc:
+        _fail(str(exc))
+    Console(highlight=False).print(result.summary(), soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,56 @@
+{#-
+    The raw zone as dbt sees it. A source table is an interface's Parquet partitions
+    (lake/raw/<INTERFACE>/batch_date=<D>/*.parquet, through dbt-duckdb's external_location). An interface
+    with no partition yet is normal: CDR detail only comes with daily batches, monthly interfaces with a
+    month-end batch. DuckDB cannot read a glob that matches nothing, so models read sources through
+    lake_or_empty(), which turns such an interface into an empty relation typed from the source's column
+    data_types; the generic tests on sources get the same treatment (get_where_subquery below).
+    An empty raw zone as a whole is an error (nothing ingested, or VASMART_HOME points elsewhere).
+-#}
+
+{% macro lake_or_empty(relation) -%}
+    {{ return(adapter.dispatch('lake_or_empty', 'vasmart')(relation)) }}
+{%- endmacro %}
+
+{% macro default__lake_or_empty(relation) -%}
+    {{ return(relation) }}
+{%- endmacro %}
+
+{% macro duckdb__lake_or_empty(relation) -%}
+    {%- set external = relation.external if relation.external is defined else none -%}
+    {%- if not execute or not external -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set found = modules.re.search("read_parquet\(\s*'([^']+)'", external) -%}
+    {%- if not found -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set pattern = found.group(1) -%}
+    {%- set files = run_query("select count(*) from glob('" ~ pattern ~ "')").columns[0].values()[0] -%}
+    {%- if files > 0 -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set raw_root = pattern.rsplit('/', 3)[0] -%}
+    {%- set any_files = run_query("select count(*) from glob('" ~ raw_root ~ "/*/batch_date=*/*.parquet')").columns[0].values()[0] -%}
+    {%- if any_files == 0 -%}
+        {{ exceptions.raise_compiler_error("no raw zone at " ~ raw_root ~ ": nothing has been ingested, or VASMART_HOME points elsewhere") }}
+    {%- endif -%}
+    {%- for candidate in graph.sources.values() if candidate.identifier == relation.identifier -%}
+        {{ log("lake: " ~ relation.identifier ~ " has no partition yet; read as an empty relation", info=false) }}
+        {%- set columns = [] -%}
+        {%- for column in candidate.columns.values() -%}
+            {%- if not column.data_type -%}
+                {{ exceptions.raise_compiler_error("source " ~ candidate.source_name ~ "." ~ candidate.name ~ ": column " ~ column.name ~ " has no data_type") }}
+            {%- endif -%}
+            {%- do columns.append("cast(null as " ~ column.data_type ~ ") as " ~ adapter.quote(column.name)) -%}
+        {%- endfor -%}
+        {{ return("(select " ~ columns | join(", ") ~ " where 1 = 0)") }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("no source declares the lake relation " ~ relation.identifier) }}
+{%- endmacro %}
+
+
+{#- Generic tests on a source read it through lake_or_empty() too (dbt dispatches this macro for every generic test). -#}
+{% macro duckdb__get_where_subquery(relation) -%}
+    {% do return(dbt.default__get_where_subquery(vasmart.lake_or_empty(relation))) %}
+{%- endmacro %}

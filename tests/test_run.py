@@ -1,0 +1,124 @@
+"""`vasmart run`: delivered batches go through the nightly Airflow DAG, for real, in date order.
+
+Each test generates a tiny delivery with the real CLI (one month-end history batch and two daily batches)
+into its own VASMART_HOME, runs `vasmart run` as a subprocess, and reads the outcome back from the warehouse
+(DuckDB, read-only), Airflow's metadata DB (SQLite) and the task logs under $VASMART_HOME/airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+VASMART = Path(sys.executable).with_name("vasmart")
+BATCHES = ["20260531", "20260601", "20260602"]
+TIMEOUT_S = 600
+
+
+def vasmart(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VASMART_HOME": str(home)}
+    env.pop("VASMART_LANDING", None)
+    return subprocess.run([str(VASMART), *args], capture_output=True, text=True, env=env, cwd=home.parent,
+                          timeout=TIMEOUT_S, check=False)
+
+
+def one_line(text: str) -> str:
+    """stderr as one line (the console may wrap a long reason)."""
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    home = tmp_path / "home"
+    result = vasmart(home, "generate", "--out", str(home), "--users", "300", "--months", "1", "--days", "2",
+                     "--end-date", "20260602", "--seed", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (home / "landing").iterdir()) == BATCHES
+    return home
+
+
+def load_batches(home: Path) -> dict[str, list[str]]:
+    """batch_date -> statuses recorded in audit.load_batch, oldest first."""
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute("SELECT batch_date, status FROM audit.load_batch ORDER BY finished_at").fetchall()
+    finally:
+        con.close()
+    found: dict[str, list[str]] = {}
+    for batch, status in rows:
+        found.setdefault(batch, []).append(status)
+    return found
+
+
+def dag_runs(home: Path) -> list[tuple[str, str, str]]:
+    """(logical_date, state, run_id) of the nightly DAG's runs in Airflow's metadata DB."""
+    con = sqlite3.connect(home / "airflow" / "airflow.db")
+    try:
+        return con.execute("SELECT logical_date, state, run_id FROM dag_run WHERE dag_id = 'vasmart_nightly' "
+                           "ORDER BY logical_date").fetchall()
+    finally:
+        con.close()
+
+
+def test_run_loads_every_batch_once_through_airflow(home):
+    first = vasmart(home, "run")
+    assert first.returncode == 0, first.stderr[-3000:]
+    lines = first.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == BATCHES, first.stdout
+    assert all(line.split()[1] == "success" for line in lines), first.stdout
+
+    assert load_batches(home) == {batch: ["LOADED"] for batch in BATCHES}
+
+    # one successful DAG run per batch, at D 02:00 Asia/Shanghai (= D-1 18:00 UTC) in the SQLite metadata DB
+    runs = dag_runs(home)
+    assert [state for _, state, _ in runs] == ["success"] * 3
+    assert [logical[:19] for logical, _, _ in runs] == ["2026-05-30 18:00:00", "2026-05-31 18:00:00",
+                                                         "2026-06-01 18:00:00"]
+    # task logs land under AIRFLOW_HOME in Airflow's layout (one per task instance), where the UI reads them
+    logs = home / "airflow" / "logs" / "dag_id=vasmart_nightly"
+    for _, _, run_id in runs:
+        run_logs = logs / f"run_id={run_id}"
+        assert (run_logs / "task_id=check_batch_complete" / "attempt=1.log").is_file()
+        assert (run_logs / "task_id=close_batch" / "attempt=1.log").is_file()
+        assert len(list((run_logs / "task_id=ingest").glob("map_index=*/attempt=1.log"))) == 13
+
+    second = vasmart(home, "run")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "no pending batches" in second.stdout
+    assert load_batches(home) == {batch: ["LOADED"] for batch in BATCHES}
+    assert len(dag_runs(home)) == 3
+
+
+def test_run_stops_at_the_first_failed_batch_naming_it(home):
+    bad = next((home / "landing" / "20260601").glob("CDR_SMS_20260601_*.dat.gz"))
+    data = bytearray(bad.read_bytes())
+    data[100] ^= 0xFF
+    bad.write_bytes(bytes(data))
+
+    through = vasmart(home, "run", "--through", "20260531")
+    assert through.returncode == 0, through.stderr[-3000:]
+    assert [line.split()[0] for line in through.stdout.strip().splitlines()] == ["20260531"]
+
+    failed = vasmart(home, "run")
+    assert failed.returncode == 1, failed.stdout
+    reason = one_line(failed.stderr)
+    assert "batch 20260601" in reason and "ingest[CDR_SMS]" in reason and bad.name in reason, reason
+    assert "md5" in reason, reason
+    assert len(failed.stderr.strip().splitlines()) <= 3, failed.stderr  # a reason, not a traceback
+
+    # the verdict is recorded; the next batch is not attempted
+    assert load_batches(home) == {"20260531": ["LOADED"], "20260601": ["FAILED"]}
+    assert [state for _, state, _ in dag_runs(home)] == ["success", "failed"]
+
+
+def test_run_refuses_a_bad_through_date(home):
+    result = vasmart(home, "run", "--through", "2026-06-01")
+    assert result.returncode != 0
+    assert "2026-06-01" in result.stderr
+    assert not (home / "warehouse.duckdb").exists()

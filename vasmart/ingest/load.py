@@ -32,7 +32,13 @@ from vasmart.ingest.delivery import (
 )
 from vasmart.ingest.errors import FileFault, IngestError
 from vasmart.ingest.fields import file_fields
-from vasmart.ingest.validate import LUHN_MACRO, duplicate_key_sql, output_columns, validation_sql
+from vasmart.ingest.validate import (
+    LUHN_MACRO,
+    duplicate_key_sql,
+    key_repeats_sql,
+    output_columns,
+    validation_sql,
+)
 from vasmart.warehouse import connect, lake_root, refresh_raw_views
 
 DEFAULT_MAX_REJECT_RATE = 0.01
@@ -170,6 +176,10 @@ def _process(contract: Contract, decoded: list[DecodedFile], entries: list, batc
         con.execute(LUHN_MACRO)
         con.register("source", source)
         con.register("files", files)
+        columns = ", ".join(output_columns(contract))
+        clean = _write_if_clean(con, contract, decoded, stage_data, columns)
+        if clean is not None:
+            return clean
         con.execute(f"CREATE TEMP TABLE judged AS {validation_sql(contract, 'source', 'files')}")
         con.execute(duplicate_key_sql(contract, "judged"))
         per_file = con.execute(
@@ -181,7 +191,6 @@ def _process(contract: Contract, decoded: list[DecodedFile], entries: list, batc
             loaded, rejected, right_width, width = by_id.get(i, (0, 0, 0, None))
             if loaded + rejected and right_width == 0:
                 raise FileFault(d.name, f"every record has {width} fields, expected {n}")
-        columns = ", ".join(output_columns(contract))
         con.execute(f"""COPY (SELECT {columns}, file_name AS _file_name, line_number AS _line_number
                         FROM judged JOIN files USING (file_id) WHERE reason IS NULL)
                         TO '{stage_data / "data.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
@@ -196,6 +205,24 @@ def _process(contract: Contract, decoded: list[DecodedFile], entries: list, batc
         return [(by_id.get(i, (0, 0))[0], by_id.get(i, (0, 0))[1]) for i in range(len(decoded))]
     finally:
         con.close()
+
+
+def _write_if_clean(con: duckdb.DuckDBPyConnection, contract: Contract, decoded: list[DecodedFile],
+                    stage_data: Path, columns: str) -> list[tuple[int, int]] | None:
+    """The common case in one pass: no repeated key and no faulty row, so every row is written as it is
+    validated. Returns None (and writes nothing) as soon as either is seen; the caller then judges every
+    row before writing."""
+    if con.execute(key_repeats_sql(contract, "source")).fetchone()[0]:
+        return None
+    target = stage_data / "data.parquet"
+    con.execute(f"""COPY (SELECT {columns}, file_name AS _file_name, line_number AS _line_number
+                    FROM ({validation_sql(contract, 'source', 'files')}) JOIN files USING (file_id)
+                    WHERE reason IS NULL) TO '{target}' (FORMAT parquet, COMPRESSION zstd)""")
+    loaded = dict(con.execute(f"SELECT _file_name, count(*) FROM read_parquet('{target}') GROUP BY ALL").fetchall())
+    if any(loaded.get(d.name, 0) != d.records for d in decoded):
+        target.unlink()
+        return None
+    return [(d.records, 0) for d in decoded]
 
 
 def _log(settings: Settings, load_id: str, batch: str, interface: str, results: list[FileResult],

@@ -116,6 +116,13 @@ WHERE {table}.file_id = repeat.file_id AND {table}.line_number = repeat.line_num
 """
 
 
+def key_repeats_sql(contract: Contract, source: str) -> str:
+    """A count of key values found more than once, the key typed as in the partition (cheap: key columns only)."""
+    by_name = {f.name: (i, f) for i, f in enumerate(contract.fields)}
+    keys = ", ".join(typed_expression(by_name[k][1], f"NULLIF(r{by_name[k][0]}, '')") for k in contract.key)
+    return f"SELECT count(*) FROM (SELECT {keys} FROM {source} GROUP BY ALL HAVING count(*) > 1)"
+
+
 def output_columns(contract: Contract) -> list[str]:
     """Columns of the raw partition, in order: the contract's fields (typed), extras, then lineage."""
     cols = [f'"{f.name}"' for f in contract.fields]

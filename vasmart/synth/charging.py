@@ -27,16 +27,18 @@ def monthly_charge(
     first_cancel_t: np.ndarray,
     reorder_t: np.ndarray,
     month_first_second: int,
+    next_month_first_second: int,
 ) -> np.ndarray:
     """Whether each (user, service) pair is charged the month's info fee.
 
     Times are local epoch seconds; NEVER marks an event that did not happen. `start_*` describe the
     subscription held at the start of the month, `first_*` the month's first order and its cancel, and
-    `reorder_t` a second order after that cancel.
+    `reorder_t` a second order after that cancel. A charge-failed cancel frees only the month it falls in.
     """
     day_of_month = lambda t: (t - month_first_second) // 86_400 + 1
     quick_start = start_cancel_t - start_order_t <= QUICK_CANCEL_SECONDS
-    charged_start = held_at_start & ~quick_start & (start_cancel_reason != 3)
+    charge_failed = (start_cancel_reason == 3) & (start_cancel_t < next_month_first_second)  # in this month
+    charged_start = held_at_start & ~quick_start & ~charge_failed
     has_first = first_order_t < NEVER
     first_early = has_first & (day_of_month(first_order_t) <= 20)
     charged_first = first_early & (first_cancel_t - first_order_t > QUICK_CANCEL_SECONDS)

@@ -876,7 +876,8 @@ class BlockSimulation:
 
         # info fees under the Monternet rule, and per-message fees
         m = self.m
-        charged = monthly_charge(u["held"], u["since"], m["can0"], m["can0_reason"], m["ord1"], m["can1"], m["ord2"], A)
+        charged = monthly_charge(u["held"], u["since"], m["can0"], m["can0_reason"], m["ord1"], m["can1"], m["ord2"], A,
+                                 (full_last + 1) * DAY_SECONDS)
         charged &= cat.service_is_monthly[None, :]
         per_msg = (cat.services["fee_type"].to_numpy() == "02")[None, :]
         fee = np.where(charged, cat.service_fee[None, :], 0) + np.where(per_msg, u["requests"] * cat.service_fee[None, :], 0)

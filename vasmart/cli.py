@@ -183,6 +183,81 @@ def build_command(
     Console(highlight=False).print(result.summary(), soft_wrap=True)
 
 
+@app.command("publish")
+def publish_command() -> None:
+    """Publish analytics.duckdb from the warehouse's marts (scanned for phone numbers and IMEIs), swapped in atomically."""
+    from vasmart.publish import PublishError
+    from vasmart.publish import publish as run_publish
+
+    try:
+        result = run_publish(Settings.from_env())
+    except PublishError as exc:
+        _fail(str(exc))
+    Console(highlight=False).print(result.summary(), soft_wrap=True)
+
+
+def _print_result(con, out: Console, max_rows: int) -> None:
+    """Print the pending result of `con` as a table (a statement without a result prints nothing)."""
+    if con.description is None:
+        return
+    table = Table(show_lines=False)
+    for col in con.description:
+        table.add_column(col[0])
+    rows = con.fetchmany(max_rows + 1)
+    for row in rows[:max_rows]:
+        table.add_row(*["NULL" if v is None else str(v) for v in row])
+    out.print(table)
+    more = " (more rows not shown; raise --max-rows)" if len(rows) > max_rows else ""
+    out.print(f"{min(len(rows), max_rows):,} rows{more}")
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="SQL to run; without it, read statements (ending in ;) from stdin.")] = None,
+    max_rows: Annotated[int, typer.Option(min=1, help="Rows printed per result.")] = 1000,
+) -> None:
+    """Read-only SQL on analytics.duckdb (the published marts): one query, or a prompt reading stdin until EOF."""
+    import duckdb
+
+    from vasmart.publish import connect_analytics
+
+    try:
+        con = connect_analytics(Settings.from_env())
+    except (FileNotFoundError, duckdb.Error) as exc:
+        _fail(str(exc).splitlines()[0])
+    out = Console(highlight=False)
+    with con:
+        if query is not None:
+            try:
+                con.execute(query)
+                _print_result(con, out, max_rows)
+            except duckdb.Error as exc:
+                _fail(str(exc).splitlines()[0])
+            return
+        interactive = sys.stdin.isatty()
+        failed, pending = 0, ""
+        while True:
+            if interactive:
+                out.print("analytics> " if not pending else "       ...> ", end="")
+            line = sys.stdin.readline()
+            if line:
+                pending += line
+                if not pending.rstrip().endswith(";"):
+                    continue
+            statement, pending = pending.strip(), ""
+            if statement:
+                try:
+                    con.execute(statement)
+                    _print_result(con, out, max_rows)
+                except duckdb.Error as exc:
+                    failed += 1
+                    console.print(f"[red]error:[/red] {str(exc).splitlines()[0]}", highlight=False, soft_wrap=True)
+            if not line:
+                break
+        if failed:
+            raise typer.Exit(code=1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

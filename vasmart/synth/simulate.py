@@ -495,7 +495,8 @@ class BlockSimulation:
         pushed = self.m["pushed"][rows, cols] & (action == 1)
         staff = np.where(pushed, 900_000 + cols * 10 + u["region"][rows] % 3, staff)
         return {
-            "order_id": self._ids(len(rows)) + 10**15,
+            # 14 digits: a BOSS order key, never the shape of an MSISDN (11) or an IMEI (15-16)
+            "order_id": self._ids(len(rows)) + 10**13,
             "user_id": u["uid"][rows],
             "msisdn": u["msisdn"][rows],
             "service_code": self.cat.services["service_code"].to_numpy()[cols],

@@ -31,6 +31,8 @@ demo: setup
 	$(VENV)/bin/vasmart run
 	@echo "dbt build with the demo pseudonym key (VASMART_PSEUDONYM_KEY=$(DEMO_PSEUDONYM_KEY)); set your own key outside the demo"
 	VASMART_PSEUDONYM_KEY="$(DEMO_PSEUDONYM_KEY)" $(VENV)/bin/vasmart build
+	$(VENV)/bin/vasmart publish
+	$(VENV)/bin/vasmart sql "select table_name, estimated_size as rows from duckdb_tables() where schema_name = 'marts' order by 1"
 
 # The Airflow UI (with scheduler, DAG processor and triggerer) on http://127.0.0.1:$(AIRFLOW_PORT), over the same
 # SQLite metadata DB and logs as `vasmart run` ($(VASMART_HOME)/airflow). Ctrl-C stops it.

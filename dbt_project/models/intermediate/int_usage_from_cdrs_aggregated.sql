@@ -115,7 +115,7 @@ attributed as (
     left join assignments
         on records.msisdn = assignments.msisdn
         and records.event_at >= assignments.valid_from
-        and (assignments.valid_to is null or records.event_at < assignments.valid_to)
+        and {{ before_valid_to('records.event_at', 'assignments.valid_to') }}
 
 ),
 

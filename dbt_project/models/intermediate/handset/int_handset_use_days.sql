@@ -43,7 +43,7 @@ attributed as (
     inner join assignments
         on observations.msisdn = assignments.msisdn
         and observations.last_seen_at >= assignments.valid_from
-        and (assignments.valid_to is null or observations.last_seen_at < assignments.valid_to)
+        and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
 
 ),
 
@@ -60,7 +60,7 @@ versioned as (
         on attributed.user_id = handsets.user_id
         and attributed.imei_pseudonym = handsets.imei_pseudonym
         and attributed.first_seen_at >= handsets.valid_from
-        and (handsets.valid_to is null or attributed.first_seen_at < handsets.valid_to)
+        and {{ before_valid_to('attributed.first_seen_at', 'handsets.valid_to') }}
 
 ),
 

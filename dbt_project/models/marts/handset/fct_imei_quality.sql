@@ -40,7 +40,7 @@ matched as (
     inner join assignments
         on observations.msisdn = assignments.msisdn
         and observations.last_seen_at >= assignments.valid_from
-        and (assignments.valid_to is null or observations.last_seen_at < assignments.valid_to)
+        and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
 
 ),
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
 from vasmart.ingest import ingest_batch
@@ -49,15 +48,9 @@ MEASURES = ["voice_calls", "voice_moc_calls", "voice_seconds", "distinct_contact
 PERSONAL = {"msisdn", "other_party", "imei", "imeisv", "customer_name", "cust_name", "complaint_text", "content"}
 
 
-def _vasmart() -> list[str]:
-    exe = Path(sys.executable).parent / "vasmart"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from vasmart.cli import app; app()"]
-
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VASMART_HOME": str(home), "VASMART_PSEUDONYM_KEY": TEST_KEY, "COLUMNS": "400"}
-    return subprocess.run([*_vasmart(), *args], env=env, capture_output=True, text=True, timeout=600,
-                          check=False, cwd=home)
+    return run_vasmart(home, *args, key=TEST_KEY)
 
 
 def _pseudonym(user_id: int) -> str:

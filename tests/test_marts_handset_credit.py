@@ -16,9 +16,7 @@ import hashlib
 import hmac
 import itertools
 import json
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import delivery_faults as df
 import duckdb
 import pandas as pd
 import pytest
+from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
 
@@ -56,15 +55,9 @@ def _luhn_check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
-def _vasmart() -> list[str]:
-    exe = Path(sys.executable).parent / "vasmart"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from vasmart.cli import app; app()"]
-
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VASMART_HOME": str(home), "VASMART_PSEUDONYM_KEY": KEY, "COLUMNS": "400"}
-    return subprocess.run([*_vasmart(), *args], env=env, capture_output=True, text=True, timeout=900,
-                          check=False, cwd=home)
+    return run_vasmart(home, *args, key=KEY)
 
 
 @dataclass

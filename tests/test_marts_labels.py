@@ -13,10 +13,8 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
 
@@ -53,15 +52,9 @@ def _pseudonym(user_id: str) -> str:
     return hmac.new(KEY.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
-def _vasmart() -> list[str]:
-    exe = Path(sys.executable).parent / "vasmart"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from vasmart.cli import app; app()"]
-
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VASMART_HOME": str(home), "VASMART_PSEUDONYM_KEY": KEY, "COLUMNS": "400"}
-    return subprocess.run([*_vasmart(), *args], env=env, capture_output=True, text=True, timeout=900,
-                          check=False, cwd=home)
+    return run_vasmart(home, *args, key=KEY)
 
 
 @dataclass

@@ -11,17 +11,16 @@ answers queries and refuses writes and file access. Tests that change a warehous
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
 from vasmart.publish import PublishError, publish, scan_personal_numbers
@@ -35,15 +34,9 @@ MSISDN = re.compile(r"(?<![0-9])(?<![0-9]\.)1[0-9]{10}(?![0-9])")
 IMEI = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9]{15,16}(?![0-9])")
 
 
-def _vasmart() -> list[str]:
-    exe = Path(sys.executable).parent / "vasmart"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from vasmart.cli import app; app()"]
-
 
 def _cli(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VASMART_HOME": str(home), "VASMART_PSEUDONYM_KEY": KEY, "COLUMNS": "400"}
-    return subprocess.run([*_vasmart(), *args], env=env, capture_output=True, text=True, timeout=900,
-                          check=False, cwd=home, input=stdin)
+    return run_vasmart(home, *args, key=KEY, stdin=stdin)
 
 
 def _raw(home: Path, interface: str) -> str:

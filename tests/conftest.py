@@ -30,6 +30,8 @@ from landing_reader import (
     query,
 )
 
+pytest_plugins = ["pipeline_home"]
+
 DEFAULT_PART_USERS = 250_000
 GENERATE_TIMEOUT_S = 1200
 

@@ -41,8 +41,10 @@ AIRFLOW_PORT ?= 8080
 airflow: setup
 	$(VENV)/bin/python -m vasmart.orchestration standalone $(AIRFLOW_PORT)
 
+# The tests need Debian's PostgreSQL server and Chromium: installed if missing, the server started on loopback.
 test: setup
-	$(VENV)/bin/python -m pytest -n 2
+	.ci/system-packages
+	VASMART_TEST_PG_URL="$${VASMART_TEST_PG_URL:-$$(.ci/postgres)}" $(VENV)/bin/python -m pytest -n 2
 
 lint: setup
 	$(VENV)/bin/ruff check vasmart models_ml tests

@@ -14,6 +14,11 @@ Tasks (logic lives in `vasmart.ingest`; this file only wires it):
 2. `ingest` - one mapped task per interface: verify, decode, validate and swap in its raw partition.
 3. `close_batch` - records the batch verdict in `audit.load_batch` (runs when every interface has
    finished and at least one loaded, so a partly failed batch is recorded as FAILED).
+4. `decide_transforms` - when newer delivered batches wait (catching up), the stages below run once, in
+   the newest batch's run, and are skipped here (`vasmart.nightly`).
+5. `dbt_build` - the dbt project rendered by astronomer-cosmos from the prebuilt manifest: one `dbt build`
+   (task `dbt_producer_watcher`) and a task per model and per model's tests showing its outcome.
+6. `publish` - analytics.duckdb rebuilt from the marts and swapped in (`vasmart.publish`).
 
 Data faults (`IngestError`: a bad file, a missing control file, too many rejects) fail at once, since a
 retry reads the same files; anything else (warehouse busy, disk) is retried with exponential backoff.
@@ -24,26 +29,26 @@ at a time. The landing directory is the `landing` param, else `$VASMART_LANDING`
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-if TYPE_CHECKING:
-    from vasmart.config import Settings
+from vasmart.config import Settings
+from vasmart.dbt_tasks import dbt_task_group
 
+log = logging.getLogger(__name__)
 TIMEZONE = "Asia/Shanghai"
 WAREHOUSE_POOL = "vasmart_warehouse"  # one slot: DuckDB has one writer per file (see vasmart.orchestration)
 
 
 def _run_inputs() -> tuple[Settings, Path, str, str]:
     """Settings, landing directory, batch (the logical date, YYYYMMDD in the DAG's timezone) and load id."""
-    from vasmart.config import Settings
-
     context = get_current_context()
     if context.get("logical_date") is None:
         raise AirflowFailException("this run has no logical date: trigger it with the batch date as one")
@@ -53,6 +58,15 @@ def _run_inputs() -> tuple[Settings, Path, str, str]:
     return settings, Path(landing), batch, context["run_id"]
 
 
+DEFAULT_ARGS = {
+    "owner": "vasmart",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=15),
+}
+
+
 @dag(
     dag_id="vasmart_nightly",
     doc_md=__doc__,
@@ -60,16 +74,13 @@ def _run_inputs() -> tuple[Settings, Path, str, str]:
     start_date=pendulum.datetime(2020, 1, 1, 2, tz=TIMEZONE),
     catchup=os.environ.get("VASMART_CATCHUP", "false").lower() in ("1", "true", "yes"),
     max_active_runs=1,
-    default_args={
-        "owner": "vasmart",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=15),
-    },
+    default_args=DEFAULT_ARGS,
     params={
         "landing": Param(None, type=["null", "string"], description="Landing directory "
                          "(default $VASMART_LANDING, else $VASMART_HOME/landing)."),
+        "newest_batch": Param(None, type=["null", "string"], description="The last batch (YYYYMMDD) of a "
+                              "series of runs started together: only its run builds, scores and publishes "
+                              "(default: the newest batch waiting in the landing area)."),
     },
     tags=["vasmart", "nightly", "ingest"],
 )
@@ -114,13 +125,38 @@ def vasmart_nightly() -> None:
         except IngestError as exc:
             raise AirflowFailException(str(exc)) from exc
 
+    @task.short_circuit
+    def decide_transforms() -> bool:
+        """False (skip the stages below) when newer delivered batches wait: they run with the newest."""
+        from vasmart.nightly import transforms_this_run
+
+        settings, landing, batch, _ = _run_inputs()
+        run, why = transforms_this_run(settings, landing, batch, get_current_context()["params"].get("newest_batch"))
+        log.info(why)
+        return run
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def publish() -> dict[str, Any]:
+        """Rebuild analytics.duckdb from the marts and swap it in (refused if a personal number is found)."""
+        from dataclasses import asdict
+
+        from vasmart.build import release_dbt_connections
+        from vasmart.publish import PublishError
+        from vasmart.publish import publish as publish_marts
+
+        release_dbt_connections()  # the build ran in this process under dag.test: free the warehouse
+        settings, _, _, _ = _run_inputs()
+        try:
+            return {k: str(v) for k, v in asdict(publish_marts(settings)).items()}
+        except PublishError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
     loaded = ingest.expand(interface=check_batch_complete())
     closed = close_batch()
     loaded >> closed
-
-    # Later stages follow `closed` in this order, each added by its owner with the package it calls:
-    # quality gate (data_contracts/) >> dbt build (cosmos, from a prebuilt manifest.json) >> score
-    # (train after a month-end batch) >> campaigns >> publish (analytics.duckdb, reports).
+    transforms = decide_transforms()
+    dbt_build = dbt_task_group(Settings.from_env(), WAREHOUSE_POOL, DEFAULT_ARGS)
+    closed >> transforms >> dbt_build >> publish()
 
 
 dag = vasmart_nightly()

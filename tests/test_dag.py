@@ -20,6 +20,7 @@ from vasmart.orchestration import DAGS_FOLDER, TELEMETRY_OFF, WAREHOUSE_POOL, ai
 
 DAG_FILE = DAGS_FOLDER / "vasmart_nightly.py"
 PARSE_BUDGET_S = 2.0
+LIGHT_VASMART = {"vasmart", "vasmart.config", "vasmart.dbt_paths", "vasmart.dbt_tasks"}
 
 # Dumps what the tests check as JSON: the DagBag as the DAG processor loads it, and per-task settings.
 DESCRIBE = textwrap.dedent(
@@ -86,8 +87,18 @@ def _airflow_python(code: str, *args: str, home: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def described(tmp_path_factory) -> dict:
-    return _airflow_python(DESCRIBE, str(DAGS_FOLDER), home=tmp_path_factory.mktemp("vasmart_home"))
+def manifest_home(tmp_path_factory) -> Path:
+    """A VASMART_HOME with the prebuilt dbt manifest, as `vasmart run` and `make airflow` prepare it."""
+    from vasmart.build import parse_manifest
+
+    home = tmp_path_factory.mktemp("vasmart_home")
+    parse_manifest(Settings(home=home))
+    return home
+
+
+@pytest.fixture(scope="module")
+def described(manifest_home) -> dict:
+    return _airflow_python(DESCRIBE, str(DAGS_FOLDER), home=manifest_home)
 
 
 @pytest.fixture(scope="module")
@@ -109,28 +120,46 @@ def test_every_dag_has_tags_owner_and_retries(described):
             assert task["owner"] and task["owner"] != "airflow", f"{dag_id}.{task_id} has no owner"
 
 
-def test_parsing_the_dag_file_is_fast_and_light(tmp_path):
-    result = _airflow_python(PARSE_TIME, str(DAG_FILE), home=tmp_path)
+def test_parsing_the_dag_file_is_fast_and_light(manifest_home):
+    result = _airflow_python(PARSE_TIME, str(DAG_FILE), home=manifest_home)
     assert result["errors"] == {}
     assert result["dags"] == ["vasmart_nightly"]
     assert result["seconds"] < PARSE_BUDGET_S, f"parsing took {result['seconds']:.2f} s"
-    assert result["heavy_imports"] == [], "the DAG file imports at parse time what its tasks should import"
+    # cosmos renders the dbt tasks at parse time (from the prebuilt manifest): nothing else heavy is imported
+    heavy = [m for m in result["heavy_imports"] if m.split(".")[0] != "cosmos" and m not in LIGHT_VASMART]
+    assert heavy == [], "the DAG file imports at parse time what its tasks should import"
+    print(f"parse {result['seconds']:.2f} s")
 
 
-def test_tasks_and_dependencies(nightly):
+def test_tasks_and_dependencies(nightly, manifest_home):
     tasks = nightly["tasks"]
-    assert set(tasks) == {"check_batch_complete", "ingest", "close_batch"}
+    stages = {t for t in tasks if not t.startswith("dbt_build.")}
+    assert stages == {"check_batch_complete", "ingest", "close_batch", "decide_transforms", "publish"}
     assert tasks["check_batch_complete"]["upstream"] == []
     assert tasks["ingest"]["upstream"] == ["check_batch_complete"]
     assert tasks["ingest"]["mapped"], "ingest must be mapped over the batch's interfaces"
     assert tasks["close_batch"]["upstream"] == ["ingest"]
-    assert all(task["doc"] for task in tasks.values()), "every task has a docstring"
+    assert tasks["decide_transforms"]["upstream"] == ["close_batch"]
+    assert all(tasks[t]["doc"] for t in stages), "every task has a docstring"
+    # the dbt project rendered from the prebuilt manifest: one producer running `dbt build`, after the
+    # decision, and per model a task for its run and one for its tests, each downstream of the producer
+    producer = "dbt_build.dbt_producer_watcher"
+    assert tasks[producer]["upstream"] == ["decide_transforms"]
+    manifest = json.loads((manifest_home / "dbt" / "manifest" / "manifest.json").read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert {t.split(".")[1] for t in tasks if t.startswith("dbt_build.") and t.endswith(".run")} == models
+    for model in models:
+        assert producer in tasks[f"dbt_build.{model}.run"]["upstream"], model
+    # publish waits for every leaf of the dbt group (a model's tests, or the producer's done marker)
+    group = {t for t in tasks if t.startswith("dbt_build.")}
+    leaves = {t for t in group if not set(tasks[t]["downstream"]) & group}
+    assert set(tasks["publish"]["upstream"]) == leaves
 
 
 def test_one_warehouse_writer_at_a_time(nightly):
     tasks = nightly["tasks"]
-    assert tasks["ingest"]["pool"] == WAREHOUSE_POOL
-    assert tasks["close_batch"]["pool"] == WAREHOUSE_POOL
+    for task in ("ingest", "close_batch", "dbt_build.dbt_producer_watcher", "publish"):
+        assert tasks[task]["pool"] == WAREHOUSE_POOL, task
     assert nightly["max_active_runs"] == 1
 
 
@@ -150,7 +179,7 @@ def test_schedule_is_nightly_in_the_operators_timezone(nightly):
     assert nightly["timezone"] == "Asia/Shanghai"
     assert nightly["start_date"].startswith("2020-01-01T02:00:00")
     assert nightly["catchup"] is False
-    assert nightly["params"] == ["landing"]
+    assert nightly["params"] == ["landing", "newest_batch"]
     assert nightly["doc_md"].strip()
 
 

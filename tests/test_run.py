@@ -22,7 +22,7 @@ TIMEOUT_S = 600
 
 
 def vasmart(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VASMART_HOME": str(home)}
+    env = {**os.environ, "VASMART_HOME": str(home), "VASMART_PSEUDONYM_KEY": "vasmart-run-test-key-3e1"}
     env.pop("VASMART_LANDING", None)
     return subprocess.run([str(VASMART), *args], capture_output=True, text=True, env=env, cwd=home.parent,
                           timeout=TIMEOUT_S, check=False)
@@ -66,6 +66,20 @@ def dag_runs(home: Path) -> list[tuple[str, str, str]]:
         con.close()
 
 
+def task_states(home: Path) -> dict[str, dict[str, str]]:
+    """run_id -> task_id -> state of the nightly DAG's task instances (unmapped tasks)."""
+    con = sqlite3.connect(home / "airflow" / "airflow.db")
+    try:
+        rows = con.execute("SELECT run_id, task_id, state FROM task_instance WHERE dag_id = 'vasmart_nightly' "
+                           "AND map_index = -1").fetchall()
+    finally:
+        con.close()
+    states: dict[str, dict[str, str]] = {}
+    for run_id, task_id, state in rows:
+        states.setdefault(run_id, {})[task_id] = state
+    return states
+
+
 def test_run_loads_every_batch_once_through_airflow(home):
     first = vasmart(home, "run")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -87,6 +101,17 @@ def test_run_loads_every_batch_once_through_airflow(home):
         assert (run_logs / "task_id=check_batch_complete" / "attempt=1.log").is_file()
         assert (run_logs / "task_id=close_batch" / "attempt=1.log").is_file()
         assert len(list((run_logs / "task_id=ingest").glob("map_index=*/attempt=1.log"))) == 13
+
+    # the stages after loading ran once, with the newest batch: built, published; skipped before it
+    states = task_states(home)
+    for _, _, run_id in runs[:-1]:
+        assert states[run_id]["decide_transforms"] == "success"
+        assert states[run_id]["publish"] == "skipped" and states[run_id]["dbt_build.dbt_producer_watcher"] == "skipped"
+    last = states[runs[-1][2]]
+    assert last["publish"] == "success" and last["dbt_build.dbt_producer_watcher"] == "success"
+    assert all(state == "success" for task, state in last.items() if task.startswith("dbt_build."))
+    with duckdb.connect(str(home / "analytics.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_vas_order_charges").fetchone()[0] > 0
 
     second = vasmart(home, "run")
     assert second.returncode == 0, second.stderr[-3000:]

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vasmart.config import Settings
+from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, manifest_path
 from vasmart.warehouse import WarehouseBusy, connect
 
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-PROFILES_DIR = PROJECT_DIR  # dbt_project/profiles.yml
+__all__ = ["PROFILES_DIR", "PROJECT_DIR", "BuildError", "BuildResult", "build", "manifest_path", "parse_manifest"]
 
 # dbt reports usage to dbt Labs unless told not to (the project's flags say so too); nothing may call out.
 TELEMETRY_OFF = {
@@ -90,7 +90,7 @@ def _one_line(text: str, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _close_duckdb() -> None:
+def release_dbt_connections() -> None:
     """Close the DuckDB connection dbt-duckdb keeps open for the process (it holds the warehouse's write lock)."""
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
@@ -150,7 +150,7 @@ def build(settings: Settings, select: str | None = None, full_refresh: bool = Fa
         try:
             outcome = dbtRunner().invoke(args)
         finally:
-            _close_duckdb()
+            release_dbt_connections()
     seconds = time.perf_counter() - started
     results = list(getattr(outcome.result, "results", None) or [])
     result = BuildResult(seconds, Counter(
@@ -167,3 +167,20 @@ def build(settings: Settings, select: str | None = None, full_refresh: bool = Fa
     if select and not results:
         raise BuildError(f"dbt build: --select {select!r} matched nothing")
     return result
+
+
+def parse_manifest(settings: Settings) -> Path:
+    """`dbt parse` into $VASMART_HOME/dbt/manifest/ (no warehouse access): the manifest the DAG file reads."""
+    from dbt.cli.main import dbtRunner
+
+    target = manifest_path(settings).parent
+    _, logs = dbt_dirs(settings)
+    target.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    args = ["--quiet", "parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROFILES_DIR),
+            "--target-path", str(target), "--log-path", str(logs)]
+    with _environ(dbt_env(settings)):
+        outcome = dbtRunner().invoke(args)
+    if not outcome.success:
+        raise BuildError(f"dbt parse failed: {_one_line(outcome.exception or 'see ' + str(logs / 'dbt.log'))}")
+    return manifest_path(settings)

@@ -118,11 +118,15 @@ def default_landing(settings: Settings) -> Path:
 
 
 def prepare(settings: Settings, port: int = API_PORT) -> None:
-    """Point this process at the embedded Airflow, migrate its metadata DB and create the writer pool.
+    """Point this process at the embedded Airflow, migrate its metadata DB, create the writer pool, and write
+    the dbt manifest the DAG renders its dbt tasks from (`dbt parse`, partial parsing: fast when unchanged).
 
     Idempotent: an up-to-date DB is left as it is. Must run before anything imports Airflow in this process.
     """
+    from vasmart.build import parse_manifest
+
     _use_environment(settings, port)
+    parse_manifest(settings)
     _migrate()
     from airflow.models.pool import Pool
 
@@ -313,7 +317,7 @@ def batch_logical_date(dag: Any, batch: str) -> Any:
 
 
 def _run_batch(dag: Any, batch: str, landing: Path, router: _LogRouter, listener: _TaskListener,
-               logs_dir: Path) -> BatchRun:
+               logs_dir: Path, newest: str | None = None) -> BatchRun:
     """One batch through one DAG run; its outcome read back from the metadata DB."""
     from airflow.models.dagrun import DagRun
     from airflow.sdk import timezone
@@ -326,7 +330,8 @@ def _run_batch(dag: Any, batch: str, landing: Path, router: _LogRouter, listener
     started_at, started = timezone.utcnow(), time.perf_counter()
     try:
         with _stdio_to(router):
-            dag_run = dag.test(logical_date=logical_date, run_conf={"landing": str(landing)})
+            conf = {"landing": str(landing), "newest_batch": newest or batch}
+            dag_run = dag.test(logical_date=logical_date, run_conf=conf)
     except Exception as exc:  # Airflow itself failed (metadata DB locked, ...): the tasks' errors are caught
         raise OrchestrationError(f"batch {batch}: Airflow could not run the DAG: {_first_line(exc)}") from exc
     seconds = time.perf_counter() - started
@@ -407,7 +412,7 @@ def run_batches(settings: Settings, landing: Path | None = None, through: str | 
             listener.notify = notify
             runs = []
             for batch in batches:
-                run = _run_batch(dag, batch, landing, router, listener, logs_dir)
+                run = _run_batch(dag, batch, landing, router, listener, logs_dir, newest=batches[-1])
                 runs.append(run)
                 if on_batch is not None:
                     on_batch(run)

@@ -1,0 +1,55 @@
+"""The dbt project as Airflow tasks (astronomer-cosmos), rendered from the prebuilt manifest.
+
+`vasmart.orchestration.prepare` writes the manifest with `dbt parse` ($VASMART_HOME/dbt/manifest/manifest.json)
+before anything parses the DAG, so the DAG file never runs dbt. Cosmos's watcher mode runs the whole build in
+ONE `dbt build` (the producer task: one dbt start, DuckDB's threads, tests right after each model) and shows one
+task per model and per model's tests that reports that node's own outcome; a failed model fails its task
+(and its tests' task), with the producer's log holding dbt's output. The producer is placed upstream of every
+node task so that the per-node tasks read finished results in any executor, `dag.test` included. The dbt
+tasks share the warehouse's one-slot pool: DuckDB has one writer per file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vasmart.config import Settings
+from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, manifest_path
+
+GROUP_ID = "dbt_build"
+PRODUCER_SUFFIX = "dbt_producer_watcher"
+
+
+def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] | None = None) -> Any:
+    """A cosmos DbtTaskGroup for the whole project (one `dbt build`), to be created inside a DAG context."""
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    manifest = manifest_path(settings)
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing: run `vasmart run` or `make airflow`, which write it "
+                                "with `dbt parse` before Airflow reads the DAG")
+    group = DbtTaskGroup(
+        group_id=GROUP_ID,
+        project_config=ProjectConfig(dbt_project_path=PROJECT_DIR, manifest_path=manifest, project_name="vasmart"),
+        profile_config=ProfileConfig(profile_name="vasmart", target_name="duckdb",
+                                     profiles_yml_filepath=PROFILES_DIR / "profiles.yml"),
+        execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
+                                         invocation_mode=InvocationMode.DBT_RUNNER),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
+                                   emit_datasets=False),
+        operator_args={"install_deps": False, "pool": pool, "deferrable": False},
+        default_args=default_args or {},
+    )
+    producer = next(t for tid, t in group.children.items() if tid.endswith(PRODUCER_SUFFIX))
+    for task_id, task in group.children.items():
+        if task is producer or task_id.endswith(PRODUCER_SUFFIX + "_done"):
+            continue
+        producer >> task
+    return group
+
+
+def producer_task_id() -> str:
+    """The task that runs `dbt build`."""
+    return f"{GROUP_ID}.{PRODUCER_SUFFIX}"
+

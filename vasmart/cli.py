@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -143,6 +144,24 @@ def bench_ingest(
     from vasmart.ingest.bench import run_ingest_bench
 
     report = run_ingest_bench(Settings.from_env(), users=users, seed=seed, scratch=scratch)
+    Console().print(report.markdown())
+
+
+@bench_app.command("nightly")
+def bench_nightly(
+    users: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    months: Annotated[int, typer.Option(min=1)] = 12,
+    seed: Annotated[int, typer.Option()] = 7,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory, kept (reuses generated data).")] = None,
+) -> None:
+    """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
+    from vasmart.bench_nightly import run_nightly_bench
+
+    settings = Settings.from_env()
+    if not os.environ.get("VASMART_PSEUDONYM_KEY"):
+        os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
+    report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
+                               log=lambda line: Console(stderr=True).print(line))
     Console().print(report.markdown())
 
 

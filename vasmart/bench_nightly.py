@@ -1,0 +1,247 @@
+"""`vasmart bench nightly`: the whole nightly run at scale, stage by stage, against its targets.
+
+Set-up (timed, not part of the night): generate `months` of history plus one daily batch, load the history
+batches. The night: every stage the nightly DAG runs for the daily batch, called as its tasks call them, one
+after the other in this process, each timed with the peak memory of the process and its children. Measured in
+the same run for comparison:
+
+- the floor: DuckDB alone reading the daily batch's files once (every field as text, into a table);
+- pandas: a straightforward pandas implementation of the customer view's month aggregation from CDR detail
+  (every CDR attributed to the holder of its MSISDN at the event time, then summed per user and month), on
+  the same Parquet partitions, against the dbt model that does it in DuckDB (`int_usage_from_cdrs_aggregated`,
+  its execution time from dbt's run_results.json); both results are compared, total for total.
+
+The report goes to `$VASMART_HOME/reports/bench/nightly-<users>.{json,md}`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from vasmart.config import Settings
+from vasmart.ingest.bench import floor_seconds
+from vasmart.synth.bench import PeakMemory
+
+TARGET_NIGHT_SECONDS_1M = 300.0
+TARGET_FLOOR_RATIO = 3.0
+TARGET_PANDAS_SPEEDUP = 10.0
+TARGET_PEAK_GB = 8.0
+AGGREGATION_MODEL = "int_usage_from_cdrs_aggregated"
+MEASURES = ("voice_calls", "voice_seconds", "sms_mo", "sms_mt", "gprs_sessions", "gprs_kb")
+
+
+@dataclass
+class StageFigure:
+    """One stage of the night."""
+
+    name: str
+    seconds: float
+    peak_memory_gb: float
+    detail: str = ""
+
+
+@dataclass
+class NightlyBenchReport:
+    """Measured figures of one nightly benchmark."""
+
+    users: int
+    batch: str
+    rows: int
+    setup_seconds: dict[str, float]
+    stages: list[StageFigure]
+    floor_seconds: float
+    pandas_seconds: float
+    duckdb_aggregation_seconds: float
+    aggregation_rows: int
+    aggregation_agrees: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def night_seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+    @property
+    def peak_memory_gb(self) -> float:
+        return max((s.peak_memory_gb for s in self.stages), default=0.0)
+
+    def stage_seconds(self, *names: str) -> float:
+        return sum(s.seconds for s in self.stages if s.name in names)
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.stage_seconds("ingest", "dbt build") / self.floor_seconds if self.floor_seconds else float("inf")
+
+    @property
+    def pandas_speedup(self) -> float:
+        return self.pandas_seconds / self.duckdb_aggregation_seconds if self.duckdb_aggregation_seconds else 0.0
+
+    def markdown(self) -> str:
+        """The report as Markdown tables."""
+        ok = {True: "met", False: "MISSED"}
+        scaled = self.night_seconds * 1_000_000 / self.users
+        lines = [f"# Nightly benchmark: {self.users:,} users, daily batch {self.batch} ({self.rows:,} records)", "",
+                 "| stage | wall time | peak memory | detail |", "|---|---|---|---|"]
+        lines += [f"| {s.name} | {s.seconds:.1f} s | {s.peak_memory_gb:.2f} GB | {s.detail} |" for s in self.stages]
+        lines += [f"| **whole night** | **{self.night_seconds:.1f} s** | **{self.peak_memory_gb:.2f} GB** | |", "",
+                  "| measure | value | target (2 cores) | verdict |", "|---|---|---|---|",
+                  f"| whole night, per 1M users | {scaled:.0f} s | ≤ {TARGET_NIGHT_SECONDS_1M:.0f} s "
+                  f"| {ok[scaled <= TARGET_NIGHT_SECONDS_1M]} |",
+                  f"| floor: DuckDB reading the batch's files once | {self.floor_seconds:.1f} s | | |",
+                  f"| (ingest + dbt build) / floor | {self.floor_ratio:.2f}x | ≤ {TARGET_FLOOR_RATIO:.0f}x "
+                  f"| {ok[self.floor_ratio <= TARGET_FLOOR_RATIO]} |",
+                  f"| month aggregation: pandas | {self.pandas_seconds:.1f} s | | |",
+                  f"| month aggregation: dbt on DuckDB ({AGGREGATION_MODEL}) | {self.duckdb_aggregation_seconds:.1f} s "
+                  "| | |",
+                  f"| pandas / DuckDB | {self.pandas_speedup:.1f}x | ≥ {TARGET_PANDAS_SPEEDUP:.0f}x "
+                  f"| {ok[self.pandas_speedup >= TARGET_PANDAS_SPEEDUP]} |",
+                  f"| the two aggregations agree ({self.aggregation_rows:,} user-months) | "
+                  f"{'yes' if self.aggregation_agrees else 'NO'} | yes | {ok[self.aggregation_agrees]} |",
+                  f"| peak memory | {self.peak_memory_gb:.2f} GB | < {TARGET_PEAK_GB:.0f} GB "
+                  f"| {ok[self.peak_memory_gb < TARGET_PEAK_GB]} |", "",
+                  "Set-up (not part of the night): " + ", ".join(f"{k} {v:.0f} s" for k, v in self.setup_seconds.items())
+                  + "."]
+        lines += self.notes
+        return "\n".join(lines)
+
+
+Stage = Callable[[Settings, Path, str], str]
+
+
+def _ingest(settings: Settings, landing: Path, batch: str) -> str:
+    from vasmart.ingest import ingest_batch
+
+    result = ingest_batch(settings, landing, batch, f"bench-{batch}")
+    return f"{sum(r.rows_loaded for r in result.interfaces):,} rows loaded"
+
+
+def _build(settings: Settings, landing: Path, batch: str) -> str:
+    from vasmart.build import build
+
+    return build(settings).summary().split(";")[0]
+
+
+def _publish(settings: Settings, landing: Path, batch: str) -> str:
+    from vasmart.publish import publish
+
+    return publish(settings).summary()
+
+
+def night_stages() -> list[tuple[str, Stage]]:
+    """The stages of the nightly DAG for one batch, in order, as its tasks call them."""
+    return [("ingest", _ingest), ("dbt build", _build), ("publish", _publish)]
+
+
+def pandas_month_aggregation(settings: Settings) -> tuple[float, object]:
+    """The month aggregation of CDR detail per user, in plain pandas: (seconds, DataFrame)."""
+    import numpy as np
+    import pandas as pd
+
+    lake = settings.home / "lake" / "raw"
+    started = time.perf_counter()
+    with duckdb.connect(str(settings.home / "warehouse.duckdb"), read_only=True) as con:
+        assignments = con.execute("select msisdn, user_id, valid_from, valid_to "
+                                  "from restricted.int_msisdn_assignments_historized").df()
+
+    def read(interface: str, columns: list[str]) -> pd.DataFrame:
+        return pd.concat([pd.read_parquet(p, columns=columns) for p in sorted(lake.glob(f"{interface}/*/*.parquet"))],
+                         ignore_index=True)
+
+    voice = read("CDR_VOICE", ["msisdn", "start_time", "call_type", "duration_s"])
+    counted = voice["call_type"].isin(["MOC", "MTC"])
+    voice = pd.DataFrame({"msisdn": voice["msisdn"], "event_at": voice["start_time"],
+                          "voice_calls": counted.astype("int64"),
+                          "voice_seconds": np.where(counted, voice["duration_s"], 0)})
+    sms = read("CDR_SMS", ["msisdn", "send_time", "sms_type"])
+    sms = pd.DataFrame({"msisdn": sms["msisdn"], "event_at": sms["send_time"],
+                        "sms_mo": (sms["sms_type"] == "MO").astype("int64"),
+                        "sms_mt": (sms["sms_type"] == "MT").astype("int64")})
+    gprs = read("CDR_GPRS", ["msisdn", "start_time", "up_bytes", "down_bytes"])
+    gprs = pd.DataFrame({"msisdn": gprs["msisdn"], "event_at": gprs["start_time"], "gprs_sessions": 1,
+                         "gprs_kb": np.ceil((gprs["up_bytes"] + gprs["down_bytes"]) / 1024).astype("int64")})
+    records = pd.concat([voice, sms, gprs], ignore_index=True).fillna(0)
+    merged = records.merge(assignments, on="msisdn", how="left")
+    held = (merged["event_at"] >= merged["valid_from"]) & (
+        merged["valid_to"].isna() | (merged["event_at"] < merged["valid_to"]))
+    merged = merged[held]
+    merged["stat_month"] = merged["event_at"].dt.strftime("%Y%m")
+    out = merged.groupby(["user_id", "stat_month"], as_index=False)[list(MEASURES)].sum()
+    return time.perf_counter() - started, out
+
+
+def _duckdb_aggregation(settings: Settings) -> tuple[float, object]:
+    """The dbt model's execution time (run_results.json) and its rows."""
+    results = json.loads((settings.home / "dbt" / "target" / "run_results.json").read_text())
+    seconds = next(r["execution_time"] for r in results["results"]
+                   if r["unique_id"] == f"model.vasmart.{AGGREGATION_MODEL}")
+    with duckdb.connect(str(settings.home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(f"select user_id, stat_month, {', '.join(MEASURES)} from intermediate.{AGGREGATION_MODEL} "
+                           "where user_id is not null").df()
+    return seconds, rows
+
+
+def _agree(a, b) -> bool:
+    """Same user-months and the same totals per measure."""
+    if len(a) != len(b):
+        return False
+    return all(int(a[m].sum()) == int(b[m].sum()) for m in MEASURES)
+
+
+def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: int = 7,
+                      scratch: Path | None = None, log: Callable[[str], None] = print) -> NightlyBenchReport:
+    """Generate history + one daily batch, load the history, then time the night of the daily batch."""
+    from vasmart.ingest import ingest_batch
+    from vasmart.ingest.delivery import read_control_file, scan_batch
+    from vasmart.synth.generate import GenerateConfig, generate
+
+    work = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="vasmart-bench-nightly-"))
+    end = dt.date(2026, 11, 1)
+    batch = end.strftime("%Y%m%d")
+    landing = work / "landing"
+    setup: dict[str, float] = {}
+    if not (landing / batch).is_dir():
+        started = time.perf_counter()
+        generate(GenerateConfig(out=work, users=users, months=months, days=1, end_date=end, seed=seed))
+        setup["generate"] = time.perf_counter() - started
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    bench = Settings(home=home)
+    started = time.perf_counter()
+    for history in sorted(p.name for p in landing.iterdir() if p.is_dir() and p.name < batch):
+        ingest_batch(bench, landing, history, f"bench-{history}")
+    setup["load history"] = time.perf_counter() - started
+    rows = sum(e.record_count for item in scan_batch(landing, batch).values() if item.control
+               for e in read_control_file(item.control))
+
+    floor = floor_seconds(landing, batch)
+    log(f"floor {floor:.1f} s")
+    stages = []
+    for name, stage in night_stages():
+        started = time.perf_counter()
+        with PeakMemory() as memory:
+            detail = stage(bench, landing, batch)
+        stages.append(StageFigure(name, time.perf_counter() - started, memory.peak / 1e9, detail))
+        log(f"{name} {stages[-1].seconds:.1f} s")
+
+    with PeakMemory():
+        pandas_seconds, by_pandas = pandas_month_aggregation(bench)
+    duck_seconds, by_duckdb = _duckdb_aggregation(bench)
+    report = NightlyBenchReport(users, batch, rows, setup, stages, floor, pandas_seconds, duck_seconds,
+                                len(by_duckdb), _agree(by_pandas, by_duckdb))
+    out = settings.reports / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {**asdict(report), "night_seconds": report.night_seconds, "floor_ratio": report.floor_ratio,
+               "pandas_speedup": report.pandas_speedup, "peak_memory_gb": report.peak_memory_gb}
+    (out / f"nightly-{users}.json").write_text(json.dumps(payload, indent=2))
+    (out / f"nightly-{users}.md").write_text(report.markdown() + "\n")
+    if scratch is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return report

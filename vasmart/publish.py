@@ -145,6 +145,17 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _remove_stale_temps(target: Path) -> None:
+    """Delete the half-written copies a killed publication left beside the target (their writer is gone)."""
+    import psutil
+
+    for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+        pid = leftover.name[len(target.name) + 2:].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
 def publish(settings: Settings) -> PublishResult:
     """Write a new analytics.duckdb from the warehouse's marts and swap it in; PublishError (one line) if refused."""
     started = time.perf_counter()
@@ -152,6 +163,7 @@ def publish(settings: Settings) -> PublishResult:
     if not source.exists():
         raise PublishError(f"no warehouse at {source}: nothing has been built yet")
     target = analytics_path(settings)
+    _remove_stale_temps(target)
     temp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with duckdb.connect(str(temp)) as con:

@@ -3,7 +3,7 @@
 
     Compares each service's measures, period by period, with the same measure over the trailing periods
     (the `trailing_periods` periods before it, not the period itself) and flags sudden changes. One row per
-    service, period and measure of `measures`, a list of dicts:
+    service, period and measure of `measures` that has a value that period; `measures` is a list of dicts:
         name    the measure's name (as the mart column it describes)
         kind    'count' (a number of events), 'rate' (a share of `volume`, times `scale`) or 'level'
                 (an average or an amount)
@@ -196,6 +196,7 @@ final as (
         ) as is_sudden_change
 
     from scaled
+    where measure_value is not null
 
 )
 

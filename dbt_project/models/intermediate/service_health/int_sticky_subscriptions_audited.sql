@@ -148,17 +148,17 @@ bass_months as (
 
 bass_use as (
 
+    -- one row per (stat_month, user_id, service_code): the interface's key
     select
         bass_vas_usage.user_id,
         bass_vas_usage.service_code,
         bass_vas_usage.stat_month as charge_month,
-        sum(bass_vas_usage.use_count) as use_count
+        bass_vas_usage.use_count
 
     from bass_vas_usage
     inner join sticky_services
         on bass_vas_usage.service_code = sticky_services.service_code
         and bass_vas_usage.stat_month = sticky_services.charge_month
-    group by bass_vas_usage.user_id, bass_vas_usage.service_code, bass_vas_usage.stat_month
 
 ),
 
@@ -321,34 +321,48 @@ evidence as (
 
 used as (
 
+    -- use since the subscription's order: every month it has been audited under the same order so far
     select
         *,
-        -- use since the subscription's order: every month it has been audited under the same order so far
         sum(use_count) over (
             partition by user_id, service_code, order_id order by month_started_at
             rows between unbounded preceding and current row
-        ) as use_count_since_order,
-        -- the service's typical use that month, among its charged subscribers
-        {{ vasmart.median('case when is_charged then use_count end') }} over (
-            partition by service_code, charge_month
-        ) as charged_median_use_count
+        ) as use_count_since_order
 
     from evidence
+
+),
+
+typical_use as (
+
+    -- the service's typical use that month, among its charged subscribers
+    select
+        service_code,
+        charge_month,
+        {{ vasmart.median('use_count') }} as charged_median_use_count
+
+    from evidence
+    where is_charged
+    group by service_code, charge_month
 
 ),
 
 thresholds as (
 
     select
-        *,
+        used.*,
+        typical_use.charged_median_use_count,
         -- fewer uses than a quarter of the service's median, and in any case none at all
         case
-            when {{ low_usage_share }} * coalesce(charged_median_use_count, 0) > 1
-                then {{ low_usage_share }} * charged_median_use_count
+            when {{ low_usage_share }} * coalesce(typical_use.charged_median_use_count, 0) > 1
+                then {{ low_usage_share }} * typical_use.charged_median_use_count
             else 1
         end as low_use_threshold
 
     from used
+    left join typical_use
+        on used.service_code = typical_use.service_code
+        and used.charge_month = typical_use.charge_month
 
 ),
 

@@ -8,15 +8,19 @@
     audit looks for. The rule is reused, not rebuilt: is_charged and charged_fen come from it.
 
     One boolean per audit rule (a subscription can match several):
-      is_silent                    no successful delivery received and no use of the service in the month
-                                   (use_count = 0: BASS_VAS_USAGE use_count counts both)
+      is_silent                    ordered and never received a successful delivery or used the service:
+                                   no use (BASS_VAS_USAGE use_count counts both) in any month audited under
+                                   the same order so far, this one included (use_count_since_order = 0)
       is_quick_cancelled           an order of the service placed in the month was cancelled within 72 hours
                                    (op_time to op_time, inclusive of exactly 72:00:00)
       has_unwanted_order_complaint the user made an UNWANTED_ORDER complaint about the service, created in
                                    the month (a complaint of another category, or about another service,
                                    does not count)
-      is_low_usage_charged         the month's info fee was charged and the service was used at most
-                                   var('sticky_audit_max_low_use_count', 3) times in the month
+      is_low_usage_charged         the month's info fee was charged and the month's use is below the
+                                   low-use threshold: var('sticky_audit_low_usage_share', 0.25) of the
+                                   service's median use among its charged subscribers that month, and at
+                                   least 1 (no use at all is always low) - a fixed count cannot serve both a
+                                   daily push service (~30 deliveries a month) and an on-demand one
     is_audit_flagged: any of them.
 
     Use in the month (use_count): BASS_VAS_USAGE use_count (successful deliveries received plus user requests)

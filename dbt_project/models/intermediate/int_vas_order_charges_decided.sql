@@ -35,8 +35,10 @@
     72-hour window ends if that is later. The service's fee and fee_type are taken from the catalogue snapshot
     of the month (the latest batch on or before the month's last day, else the first one after it).
 
-    user_id only (no MSISDN): the public mart fct_vas_order_charges pseudonymises it.
+    user_id only (no MSISDN): the public mart fct_vas_order_charges pseudonymises it. A table: the charges
+    mart, the service-health models and the sticky-service audit all read it.
 -#}
+{{ config(materialized='table') }}
 
 with
 

@@ -169,17 +169,22 @@ def bench_nightly(
 def run(
     landing: Annotated[Path | None, typer.Option(help="Landing directory (default $VASMART_HOME/landing).")] = None,
     through: Annotated[str | None, typer.Option(help="Last batch to run, YYYYMMDD (default: all pending).")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="First batch to run, YYYYMMDD.")] = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Backfill: run every delivered batch in the range "
+                                        "again, loaded or not.")] = False,
 ) -> None:
     """Run every batch not yet loaded through the nightly Airflow DAG, in date order; stop at the first failure."""
     from vasmart.orchestration import OrchestrationError, run_batches
 
-    if through is not None:
-        _date(through)
+    for day in (through, since):
+        if day is not None:
+            _date(day)
     out = Console(highlight=False)
     try:
         runs = run_batches(Settings.from_env(), landing, through,
                            on_batch=lambda r: out.print(r.summary(), soft_wrap=True),
-                           notify=lambda message: console.print(message, highlight=False, soft_wrap=True))
+                           notify=lambda message: console.print(message, highlight=False, soft_wrap=True),
+                           since=since, rerun=rerun)
     except OrchestrationError as exc:
         _fail(str(exc))
     if not runs:

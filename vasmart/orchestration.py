@@ -376,10 +376,20 @@ def _outcome(dag_id: str, batch: str, run_id: str, state: str, seconds: float,
         )
 
 
+def delivered_batches(landing: Path) -> list[str]:
+    """Every batch directory of the landing area that holds a control file, in date order."""
+    return sorted(p.name for p in Path(landing).iterdir()
+                  if p.is_dir() and p.name.isdigit() and len(p.name) == 8 and any(p.glob("*.chk")))
+
+
 def run_batches(settings: Settings, landing: Path | None = None, through: str | None = None,
                 on_batch: Callable[[BatchRun], None] | None = None,
-                notify: Callable[[str], None] | None = None) -> list[BatchRun]:
-    """Run every pending batch through the nightly DAG in date order, stopping after `through`.
+                notify: Callable[[str], None] | None = None, since: str | None = None,
+                rerun: bool = False) -> list[BatchRun]:
+    """Run every pending batch through the nightly DAG in date order, from `since` through `through`.
+
+    With `rerun` (a backfill), every delivered batch in the range runs again, loaded or not: each stage
+    replaces what its batch wrote, so a backfill run twice gives the same warehouse and published copy.
 
     Each batch is one DAG run at `batch_logical_date`; `on_batch` hears of each finished run, `notify` of each
     retry Airflow makes. Raises `BatchFailed` (naming the batch, the failed task and its reason) at the first
@@ -392,10 +402,10 @@ def run_batches(settings: Settings, landing: Path | None = None, through: str | 
         raise OrchestrationError(f"no landing directory {landing}")
     with _exclusive(settings):
         try:
-            pending = pending_batches(settings, landing)
+            pending = delivered_batches(landing) if rerun else pending_batches(settings, landing)
         except RuntimeError as exc:  # the warehouse held by another writer
             raise OrchestrationError(str(exc)) from exc
-        batches = [b for b in pending if through is None or b <= through]
+        batches = [b for b in pending if (through is None or b <= through) and (since is None or b >= since)]
         if not batches:
             return []
         _use_environment(settings)

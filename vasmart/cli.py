@@ -196,6 +196,60 @@ def publish_command() -> None:
     Console(highlight=False).print(result.summary(), soft_wrap=True)
 
 
+@app.command("quality")
+def quality_command(
+    batch: Annotated[str, typer.Option(help="Batch to check, YYYYMMDD.")],
+) -> None:
+    """Quality gate on a loaded batch: contract and mart expectations (Great Expectations), reports under reports/."""
+    from vasmart.quality import QualityError, QualityGateStopped, run_gate
+
+    _date(batch)
+    settings = Settings.from_env()
+    out = Console(highlight=False)
+    try:
+        result = run_gate(settings, batch)
+    except QualityGateStopped as exc:
+        if exc.run is not None:
+            out.print(exc.run.summary(), soft_wrap=True)
+        out.print(f"reports: {settings.reports / 'index.html'}", soft_wrap=True)
+        _fail(str(exc))
+    except QualityError as exc:
+        _fail(str(exc))
+    out.print(result.summary(), soft_wrap=True)
+    if result.message():
+        out.print(f"findings: {result.message()}", soft_wrap=True)
+    out.print(f"reports: {settings.reports / 'index.html'}", soft_wrap=True)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    batch: Annotated[str, typer.Option(help="Batch to reconcile, YYYYMMDD.")],
+) -> None:
+    """Reconciliation report of a batch: files (control, read, loaded, rejected, checksum), BASS vs CDR, volumes."""
+    import duckdb
+
+    from vasmart.quality.front_page import write_front_page
+    from vasmart.quality.reconciliation import write_reconciliation
+    from vasmart.warehouse import connect
+
+    _date(batch)
+    settings = Settings.from_env()
+    try:
+        con = connect(settings, read_only=True)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        _fail(str(exc).splitlines()[0])
+    with con:
+        data = write_reconciliation(settings, con, batch)
+        write_front_page(settings, con)
+    if not data["files"]:
+        _fail(f"batch {batch} has not been loaded: no rows in audit.load_log")
+    bad = [f["file"] for f in data["files"] if not f["reconciled"]]
+    Console(highlight=False).print(
+        f"reconciliation {batch}: {len(data['files'])} files, {len(bad)} not reconciled"
+        f"{' (' + ', '.join(bad[:3]) + ')' if bad else ''}; "
+        f"{settings.reports / 'reconciliation' / batch / 'reconciliation.html'}", soft_wrap=True)
+
+
 def _print_result(con, out: Console, max_rows: int) -> None:
     """Print the pending result of `con` as a table (a statement without a result prints nothing)."""
     if con.description is None:

@@ -146,6 +146,19 @@ def bench_ingest(
     Console().print(report.markdown())
 
 
+@bench_app.command("quality")
+def bench_quality(
+    users: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    seed: Annotated[int, typer.Option()] = 7,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory, kept (reuses generated and loaded data).")] = None,
+) -> None:
+    """Time the quality gate on one loaded daily batch against its target."""
+    from vasmart.quality.bench import run_quality_bench
+
+    report = run_quality_bench(Settings.from_env(), users=users, seed=seed, scratch=scratch)
+    Console().print(report.markdown())
+
+
 @app.command()
 def run(
     landing: Annotated[Path | None, typer.Option(help="Landing directory (default $VASMART_HOME/landing).")] = None,

@@ -145,6 +145,19 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _refuse_if_quality_stopped(settings: Settings, target: Path) -> None:
+    """A batch the quality gate stopped is not published (see vasmart.quality)."""
+    from vasmart.quality.guard import guard_publish
+    from vasmart.quality.run import QualityGateStopped
+
+    try:
+        guard_publish(settings)
+    except QualityGateStopped as exc:
+        raise PublishError(f"{exc}; {target} left as it was") from None
+    except duckdb.Error as exc:
+        raise PublishError(f"cannot read the quality verdicts: {str(exc).splitlines()[0]}") from None
+
+
 def publish(settings: Settings) -> PublishResult:
     """Write a new analytics.duckdb from the warehouse's marts and swap it in; PublishError (one line) if refused."""
     started = time.perf_counter()
@@ -152,6 +165,7 @@ def publish(settings: Settings) -> PublishResult:
     if not source.exists():
         raise PublishError(f"no warehouse at {source}: nothing has been built yet")
     target = analytics_path(settings)
+    _refuse_if_quality_stopped(settings, target)
     temp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with duckdb.connect(str(temp)) as con:

@@ -5,4 +5,4 @@ and the marts' business expectations), reconciliation, lineage and the front pag
 from vasmart.quality.guard import guard_publish
 from vasmart.quality.run import QualityError, QualityGateStopped, QualityRun, gate, run_gate
 
-__all__ = ["gate", "run_gate", "guard_publish", "QualityGateStopped", "QualityError", "QualityRun"]
+__all__ = ["QualityError", "QualityGateStopped", "QualityRun", "gate", "guard_publish", "run_gate"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable
 
 STYLE = """
@@ -28,7 +29,7 @@ def number(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        if value != value:  # NaN
+        if math.isnan(value):
             return "NaN"
         return f"{int(value):,}" if value.is_integer() else f"{value:,.4f}"
     if isinstance(value, int):

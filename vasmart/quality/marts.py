@@ -15,7 +15,18 @@ from dataclasses import dataclass
 
 import duckdb
 
-from vasmart.quality.checks import CRITICAL, FAILED, INFO, NO_DATA, NOT_RUN, PASSED, WARNING, Check, CheckResult, in_band
+from vasmart.quality.checks import (
+    CRITICAL,
+    FAILED,
+    INFO,
+    NO_DATA,
+    NOT_RUN,
+    PASSED,
+    WARNING,
+    Check,
+    CheckResult,
+    in_band,
+)
 from vasmart.quality.profile import FAILING_ROWS_SHOWN, batch_day
 from vasmart.quality.suites import band_text, quote
 
@@ -158,4 +169,4 @@ def failing_rows(con: duckdb.DuckDBPyConnection, batch: str, result: CheckResult
     result.message = result.message or f"{c.metric} {band_text(c.min_value, c.max_value)} expected"
 
 
-__all__ = ["MART_CHECKS", "MartCheck", "measure", "failing_rows", "to_checks", "in_band", "PASSED", "FAILED"]
+__all__ = ["FAILED", "MART_CHECKS", "PASSED", "MartCheck", "failing_rows", "in_band", "measure", "to_checks"]

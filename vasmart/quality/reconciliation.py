@@ -108,13 +108,13 @@ def _html(data: dict) -> str:
         reasons = "<br>".join(f"{esc(k)}: {v:,}" for k, v in f["rejected_by_reason"].items())
         file_rows.append([esc(f["interface"]), esc(f["file"]), number(f["control_records"]), number(f["rows_read"]),
                           number(f["rows_loaded"]), number(f["rows_rejected"]), reasons, esc(f["checksum"]),
-                          f"<span class={'passed' if f['reconciled'] else 'failed'}>"
-                          f"{'yes' if f['reconciled'] else 'NO'}</span>"])
-    body = [f"<nav>{link('../../index.html', 'all nights')}{link(f'../../quality/{batch}/quality.html', 'quality report')}"
-            f"{link('../../data_docs/index.html', 'Data Docs')}</nav>",
+                          (f"<span class={'passed' if f['reconciled'] else 'failed'}>"
+                          f"{'yes' if f['reconciled'] else 'NO'}</span>")])
+    body = [(f"<nav>{link('../../index.html', 'all nights')}{link(f'../../quality/{batch}/quality.html', 'quality report')}"
+            f"{link('../../data_docs/index.html', 'Data Docs')}</nav>"),
             f"<h1>Reconciliation, batch {esc(batch)}</h1>",
-            "<h2>Files</h2><p>Control record count, lines read, rows loaded and rejected (by reason) per delivered "
-            "file; the checksum is the control file's size and MD5, verified before the file is read.</p>",
+            ("<h2>Files</h2><p>Control record count, lines read, rows loaded and rejected (by reason) per delivered "
+            "file; the checksum is the control file's size and MD5, verified before the file is read.</p>"),
             table(["interface", "file", "control records", "read", "loaded", "rejected", "rejected by reason",
                    "checksum", "reconciled"], file_rows, numeric={2, 3, 4, 5})]
     body.append("<h2>BASS vs CDR, per month</h2>")

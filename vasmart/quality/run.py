@@ -22,7 +22,6 @@ from vasmart.contracts import load_contracts
 from vasmart.quality import marts
 from vasmart.quality.checks import (
     CRITICAL,
-    FAILED,
     NOT_RUN,
     WARNING,
     Check,
@@ -77,7 +76,7 @@ class QualityError(RuntimeError):
     """The gate could not run (no such batch, warehouse busy); one line."""
 
 
-class QualityGateStopped(RuntimeError):  # noqa: N818 - the name is part of the agreed interface
+class QualityGateStopped(RuntimeError):
     """A critical expectation failed: the night stops before scoring, campaigns and publishing."""
 
     def __init__(self, message: str, run: QualityRun | None = None):
@@ -250,4 +249,4 @@ def gate(settings: Settings, batch_date: str | dt.date) -> str:
     return run_gate(settings, batch_date).verdict
 
 
-__all__ = ["gate", "run_gate", "QualityGateStopped", "QualityError", "QualityRun"]
+__all__ = ["QualityError", "QualityGateStopped", "QualityRun", "gate", "run_gate"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from vasmart.config import Settings
 from vasmart.quality.checks import FAILED, PASSED, Check, CheckResult
+from vasmart.quality.offline_docs import make_offline
 from vasmart.quality.suites import to_gx_suite
 
 DOCS_SITE = "vasmart"
@@ -124,7 +126,9 @@ def run_checkpoint(settings: Settings, batch: str, tables: dict[str, list[Check]
             observed[check_id] = float(value) if value is not None else None
             success[check_id] = bool(r.success)
     ids = list(result.run_results)
+    since = time.time() - 1
     context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=ids)
+    make_offline(data_docs_dir(settings), since)
     return GxOutcome(observed, success, ids)
 
 

@@ -263,6 +263,37 @@ def reconcile_command(
         f"{settings.reports / 'reconciliation' / batch / 'reconciliation.html'}", soft_wrap=True)
 
 
+@app.command("lineage")
+def lineage_command(
+    mart: Annotated[str, typer.Argument(help="A mart, e.g. fct_imei_quality.")],
+    where: Annotated[str | None, typer.Option(help="SQL filter on the mart's rows, e.g. \"batch_date = DATE '2026-11-20'\".")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
+) -> None:
+    """Trace a mart (or some of its rows) to the dbt models, batches and files that fed it; kept under reports/lineage/."""
+    import json
+
+    import duckdb
+
+    from vasmart.quality.lineage import LineageError, lineage, write_lineage
+    from vasmart.warehouse import connect
+
+    settings = Settings.from_env()
+    try:
+        con = connect(settings, read_only=True)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        _fail(str(exc).splitlines()[0])
+    try:
+        with con:
+            result = lineage(settings, con, mart, where)
+    except LineageError as exc:
+        _fail(str(exc))
+    path = write_lineage(settings, result)
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(json.dumps(result.as_dict(), indent=2, default=str) if as_json else result.text(), markup=False)
+    if not as_json:
+        out.print(f"kept in {path}")
+
+
 def _print_result(con, out: Console, max_rows: int) -> None:
     """Print the pending result of `con` as a table (a statement without a result prints nothing)."""
     if con.description is None:

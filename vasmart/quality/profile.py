@@ -19,7 +19,14 @@ from vasmart.contracts import Contract
 from vasmart.ingest.delivery import read_control_file
 from vasmart.ingest.errors import FileFault
 from vasmart.quality.checks import Check, CheckResult
-from vasmart.quality.suites import HISTORY_BATCHES, Metric, contract_metrics, literal, quote
+from vasmart.quality.suites import (
+    HISTORY_BATCHES,
+    Metric,
+    contract_metrics,
+    duplicate_rows_sql,
+    literal,
+    quote,
+)
 from vasmart.warehouse import lake_root
 
 FAILING_ROWS_SHOWN = 20
@@ -102,6 +109,10 @@ def profile_partition(con: duckdb.DuckDBPyConnection, settings: Settings, contra
         select = ", ".join(f"{m.sql} AS {quote(m.name)}" for m in metrics)
         values = con.execute(f"SELECT {select} FROM read_parquet({_glob(path)})").fetchone()
         prof.metrics = {m.name: float(v) if v is not None else 0.0 for m, v in zip(metrics, values, strict=True)}
+        if prof.metrics.get("duplicate_key_rows"):  # the hashed screen saw repeats: count them on the keys
+            exact = duplicate_rows_sql(list(contract.key), hashed=False)
+            prof.metrics["duplicate_key_rows"] = float(
+                con.execute(f"SELECT {exact} FROM read_parquet({_glob(path)})").fetchone()[0])
     else:
         prof.metrics = {"rows": 0.0}
     prof.metrics["missing_fields"] = float(sum(1 for f in contract.field_names if f not in prof.present))

@@ -1,6 +1,6 @@
 """Two homes for the quality suites, copied from the shared built pipeline and gated once per session.
 
-- `clean`: the pipeline as built, batch 20261120 gated, then published.
+- `clean`: the pipeline as built, batch 20261120 gated, then published; dbt docs generated.
 - `stopped`: published first (the analysts' copy to keep), then defects planted in batch 20261120 and the
   batch gated (it stops). The planted defects and their independently computed expected values are kept
   in `planted.json` beside the home:
@@ -110,6 +110,8 @@ def gated_homes(root: Path, shared: BuiltHome) -> dict[str, Path]:
             result = run_vasmart(clean, "quality", "--batch", BATCH, key=shared.key)
             assert result.returncode == 0, result.stderr[-3000:]
             result = run_vasmart(clean, "publish", key=shared.key)
+            assert result.returncode == 0, result.stderr[-3000:]
+            result = run_vasmart(clean, "reports", "--dbt-docs", key=shared.key)
             assert result.returncode == 0, result.stderr[-3000:]
 
             stopped = copy_of_built_home(shared, root / "stopped").home

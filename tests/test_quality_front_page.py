@@ -79,6 +79,8 @@ def test_front_page_links_all_open_and_are_not_empty(homes, name, tmp_path):
     assert reports / "data_docs" / "index.html" in followed
     assert reports / "quality" / BATCH / "quality.html" in followed
     assert reports / "reconciliation" / BATCH / "reconciliation.html" in followed
+    if name == "clean":  # dbt docs were generated there: linked and rendered (an Angular page)
+        assert reports / "dbt_docs" / "index.html" in followed
     # what is not produced yet is said, not linked
     for absent in ("dbt docs", "Model cards", "Campaign reports"):
         if absent == "dbt docs" and (reports / "dbt_docs" / "index.html").exists():

@@ -263,6 +263,39 @@ def reconcile_command(
         f"{settings.reports / 'reconciliation' / batch / 'reconciliation.html'}", soft_wrap=True)
 
 
+@app.command("reports")
+def reports_command(
+    dbt_docs: Annotated[bool, typer.Option("--dbt-docs", help="Also generate dbt docs (needs VASMART_PSEUDONYM_KEY).")] = False,
+) -> None:
+    """Rewrite the auditor's front page (reports/index.html), and dbt docs with --dbt-docs."""
+    import duckdb
+
+    from vasmart.build import BuildError
+    from vasmart.quality.front_page import write_front_page
+    from vasmart.warehouse import connect
+
+    settings = Settings.from_env()
+    out = Console(highlight=False)
+    if dbt_docs:
+        from vasmart.quality.dbt_docs import build_dbt_docs
+
+        try:
+            out.print(f"dbt docs: {build_dbt_docs(settings)}", soft_wrap=True)
+        except BuildError as exc:
+            _fail(str(exc))
+    try:
+        con = connect(settings, read_only=True)
+    except FileNotFoundError:
+        con = None
+    except duckdb.Error as exc:
+        _fail(str(exc).splitlines()[0])
+    try:
+        out.print(f"front page: {write_front_page(settings, con)}", soft_wrap=True)
+    finally:
+        if con is not None:
+            con.close()
+
+
 @app.command("lineage")
 def lineage_command(
     mart: Annotated[str, typer.Argument(help="A mart, e.g. fct_imei_quality.")],

@@ -212,6 +212,7 @@ def publish_command() -> None:
 @app.command("quality")
 def quality_command(
     batch: Annotated[str, typer.Option(help="Batch to check, YYYYMMDD.")],
+    scope: Annotated[str, typer.Option(help="all, raw (raw zone and load log: before dbt build) or marts (after it).")] = "all",
 ) -> None:
     """Quality gate on a loaded batch: contract and mart expectations (Great Expectations), reports under reports/."""
     from vasmart.quality import QualityError, QualityGateStopped, run_gate
@@ -220,7 +221,7 @@ def quality_command(
     settings = Settings.from_env()
     out = Console(highlight=False)
     try:
-        result = run_gate(settings, batch)
+        result = run_gate(settings, batch, scope=scope)
     except QualityGateStopped as exc:
         if exc.run is not None:
             out.print(exc.run.summary(), soft_wrap=True)

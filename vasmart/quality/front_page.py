@@ -30,8 +30,11 @@ def _history(con: duckdb.DuckDBPyConnection | None) -> list[tuple]:
     if not exists:
         return []
     return con.execute("SELECT batch_date, verdict, checks, critical_failed, warnings_failed, not_run, message, "
-                       "report_path, finished_at, seconds FROM audit.quality_run ORDER BY batch_date DESC"
-                       ).fetchall()
+                       "report_path, finished_at, coalesce(scope, 'all') FROM audit.quality_run "
+                       "ORDER BY batch_date DESC, finished_at DESC").fetchall()
+
+
+WORST = {"stopped": 0, "warnings": 1, "passed": 2}
 
 
 def _found(root: Path, patterns: tuple[str, ...]) -> list[Path]:
@@ -61,7 +64,10 @@ def front_page_html(settings: Settings, con: duckdb.DuckDBPyConnection | None) -
     history = _history(con)
     parts = ["<h1>vasmart — data you can trust?</h1>"]
     if history:
-        batch, verdict, checks, crit, warn, not_run, message, report_path, finished, _ = history[0]
+        latest = [h for h in history if h[0] == history[0][0]]
+        batch, verdict, checks, crit, warn, not_run, message, report_path, finished, _ = min(
+            latest, key=lambda h: WORST.get(h[1], 0))
+        checks, crit, warn, not_run = (sum(h[i] for h in latest) for i in (2, 3, 4, 5))
         parts.append(f"<p>Latest night: batch <b>{esc(batch)}</b> "
                      f"<span class='badge {esc(verdict)}'>{esc(verdict)}</span> — {checks} checks, {crit} critical "
                      f"failures, {warn} warnings, {not_run} not run"
@@ -81,8 +87,10 @@ def front_page_html(settings: Settings, con: duckdb.DuckDBPyConnection | None) -
                        reports / "data_docs" / "index.html", reports))
     if history:
         batch = history[0][0]
-        parts.append(_item(f"Quality report, batch {batch} (failing rows by file and line)",
-                           reports / "quality" / batch / "quality.html", reports))
+        for h in latest:
+            scope = "" if h[9] == "all" else f" ({h[9]})"
+            parts.append(_item(f"Quality report, batch {batch}{scope} (failing rows by file and line)",
+                               reports / (h[7] or f"quality/{batch}/quality.html"), reports))
         parts.append(_item(f"Reconciliation, batch {batch} (files, BASS vs CDR, volumes)",
                            reports / "reconciliation" / batch / "reconciliation.html", reports))
     parts.append(_item("dbt docs (models, lineage graph, column descriptions)",
@@ -104,15 +112,15 @@ def front_page_html(settings: Settings, con: duckdb.DuckDBPyConnection | None) -
     parts.append("<h2>Past nights</h2>")
     if history:
         rows = []
-        for batch, verdict, checks, crit, warn, not_run, message, report_path, finished, seconds in history:
+        for batch, verdict, checks, crit, warn, not_run, message, report_path, finished, scope in history:
             quality = reports / report_path if report_path else reports / "quality" / batch / "quality.html"
             recon = reports / "reconciliation" / batch / "reconciliation.html"
             links = " · ".join(link(_rel(p, reports), text) for p, text in ((quality, "quality"),
                                (recon, "reconciliation")) if p.exists())
-            rows.append([esc(batch), f"<span class={esc(verdict)}>{esc(verdict)}</span>", str(checks), str(crit),
+            rows.append([esc(batch), esc(scope), f"<span class={esc(verdict)}>{esc(verdict)}</span>", str(checks), str(crit),
                          str(warn), str(not_run), links, esc(message or "")])
-        parts.append(table(["batch", "verdict", "checks", "critical", "warnings", "not run", "reports",
-                            "first findings"], rows, numeric={2, 3, 4, 5}))
+        parts.append(table(["batch", "scope", "verdict", "checks", "critical", "warnings", "not run", "reports",
+                            "first findings"], rows, numeric={3, 4, 5, 6}))
     else:
         parts.append("<p class=muted>none yet</p>")
     stamp = dt.datetime.now().isoformat(sep=" ", timespec="seconds")

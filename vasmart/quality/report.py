@@ -56,7 +56,7 @@ def quality_html(run, docs_href: str, reconciliation_href: str) -> str:
     crit, warn, not_run = len(run.failures(CRITICAL)), len(run.failures(WARNING)), len(run.not_run)
     body = (f"<nav>{link('../../index.html', 'all nights')}{link(docs_href, 'Data Docs')}"
             f"{link(reconciliation_href, 'reconciliation')}</nav>"
-            f"<h1>Data quality, batch {esc(run.batch)}: <span class='badge {esc(run.verdict)}'>{esc(run.verdict)}</span></h1>"
+            f"<h1>Data quality, batch {esc(run.batch)}{'' if run.scope == 'all' else ' (' + esc(run.scope) + ')'}: <span class='badge {esc(run.verdict)}'>{esc(run.verdict)}</span></h1>"
             f"<p>{len(run.results)} checks: {crit} critical failures, {warn} warnings, {not_run} not run. "
             f"Run {esc(run.run_id)} took {run.seconds:.1f} s. Failing rows are named by batch, file and line "
             "(raw zone) or by pseudonymous key (marts); their values are never shown.</p>"
@@ -66,7 +66,7 @@ def quality_html(run, docs_href: str, reconciliation_href: str) -> str:
 
 
 def quality_json(run) -> dict:
-    return {"batch_date": run.batch, "run_id": run.run_id, "verdict": run.verdict,
+    return {"batch_date": run.batch, "scope": run.scope, "run_id": run.run_id, "verdict": run.verdict,
             "started_at": run.started_at.isoformat(timespec="seconds") if run.started_at else None,
             "seconds": round(run.seconds, 3), "timings": {k: round(v, 3) for k, v in run.timings.items()},
             "message": run.message(), "checks": [r.as_dict() for r in sorted(run.results, key=_order)]}
@@ -77,9 +77,9 @@ def write_night_reports(settings: Settings, con: duckdb.DuckDBPyConnection, run)
     from vasmart.quality.front_page import write_front_page
     from vasmart.quality.reconciliation import write_reconciliation
 
-    out = settings.reports / "quality" / run.batch
-    write_text(out / "quality.json", json.dumps(quality_json(run), indent=2, default=str) + "\n")
-    write_text(out / "quality.html", quality_html(run, "../../data_docs/index.html",
+    html_path = settings.reports / run.report_path
+    write_text(html_path.with_suffix(".json"), json.dumps(quality_json(run), indent=2, default=str) + "\n")
+    write_text(html_path, quality_html(run, "../../data_docs/index.html",
                                                   f"../../reconciliation/{run.batch}/reconciliation.html"))
     write_reconciliation(settings, con, run.batch)
     write_front_page(settings, con)

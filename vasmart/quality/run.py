@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS audit.quality_run (
     report_path VARCHAR,              -- relative to $VASMART_HOME/reports
     started_at TIMESTAMP,
     finished_at TIMESTAMP,
-    seconds DOUBLE
+    seconds DOUBLE,
+    scope VARCHAR                     -- all | raw | marts (what the run checked)
 );
 CREATE TABLE IF NOT EXISTS audit.quality_check (
     batch_date VARCHAR NOT NULL,
@@ -67,9 +68,13 @@ CREATE TABLE IF NOT EXISTS audit.quality_check (
     description VARCHAR,
     message VARCHAR,
     failing_row_count BIGINT,
-    failing_rows JSON                 -- batch/file/line or pseudonymous keys, never values
+    failing_rows JSON,                -- batch/file/line or pseudonymous keys, never values
+    scope VARCHAR
 );
+ALTER TABLE audit.quality_run ADD COLUMN IF NOT EXISTS scope VARCHAR;
+ALTER TABLE audit.quality_check ADD COLUMN IF NOT EXISTS scope VARCHAR;
 """
+SCOPES = ("all", "raw", "marts")
 LOAD_TABLE = "audit.load_log"
 REJECT_SHARE_WARNING = 0.001
 
@@ -97,6 +102,13 @@ class QualityRun:
     started_at: dt.datetime | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    scope: str = "all"
+
+    @property
+    def report_path(self) -> str:
+        """The night's report, relative to reports/."""
+        name = "quality.html" if self.scope == "all" else f"quality-{self.scope}.html"
+        return f"quality/{self.batch}/{name}"
 
     def failures(self, severity: str) -> list[CheckResult]:
         return [r for r in self.results if r.failed and r.check.severity == severity]
@@ -117,7 +129,8 @@ class QualityRun:
 
     def summary(self) -> str:
         """One line for the command line."""
-        return (f"quality {self.batch}: {self.verdict} — {len(self.results)} checks, "
+        scope = "" if self.scope == "all" else f" ({self.scope})"
+        return (f"quality {self.batch}{scope}: {self.verdict} — {len(self.results)} checks, "
                 f"{len(self.failures(CRITICAL))} critical and {len(self.failures(WARNING))} warning failures, "
                 f"{len(self.not_run)} not run, in {self.seconds:.1f} s")
 
@@ -145,21 +158,23 @@ def _load_checks(con: duckdb.DuckDBPyConnection, batch: str) -> tuple[dict[str, 
     return metrics, checks
 
 
-def _record(con: duckdb.DuckDBPyConnection, run: QualityRun, report_path: str) -> None:
-    """Replace the batch's verdict and check outcomes in one transaction."""
+def _record(con: duckdb.DuckDBPyConnection, run: QualityRun) -> None:
+    """Replace the batch's verdict and check outcomes for the run's scope (all scopes for 'all') in one
+    transaction."""
     finished = dt.datetime.now()
+    replaced = "batch_date = ? AND (scope = ? OR ? = 'all' OR scope IS NULL)"
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM audit.quality_check WHERE batch_date = ?", [run.batch])
-        con.execute("DELETE FROM audit.quality_run WHERE batch_date = ?", [run.batch])
-        con.executemany("INSERT INTO audit.quality_check VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        for table in ("audit.quality_check", "audit.quality_run"):
+            con.execute(f"DELETE FROM {table} WHERE {replaced}", [run.batch, run.scope, run.scope])
+        con.executemany("INSERT INTO audit.quality_check VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             (run.batch, run.run_id, r.check.check_id, r.check.table, r.check.metric, r.check.kind, r.check.field,
              r.check.severity, r.status, r.observed, r.check.min_value, r.check.max_value, r.check.description,
-             r.message or None, r.failing_row_count, json.dumps(r.failing_rows)) for r in run.results])
-        con.execute("INSERT INTO audit.quality_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+             r.message or None, r.failing_row_count, json.dumps(r.failing_rows), run.scope) for r in run.results])
+        con.execute("INSERT INTO audit.quality_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
             run.batch, run.verdict, run.run_id, len(run.results), len(run.failures(CRITICAL)),
-            len(run.failures(WARNING)), len(run.not_run), run.message() or None, report_path, run.started_at,
-            finished, run.seconds])
+            len(run.failures(WARNING)), len(run.not_run), run.message() or None, run.report_path, run.started_at,
+            finished, run.seconds, run.scope])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -167,13 +182,17 @@ def _record(con: duckdb.DuckDBPyConnection, run: QualityRun, report_path: str) -
 
 
 def measure_and_validate(settings: Settings, con: duckdb.DuckDBPyConnection, batch: str,
-                         mart_checks: tuple[marts.MartCheck, ...] = marts.MART_CHECKS) -> QualityRun:
-    """Compute every metric of the batch, validate them with GX, name the failing rows."""
+                         mart_checks: tuple[marts.MartCheck, ...] = marts.MART_CHECKS,
+                         scope: str = "all") -> QualityRun:
+    """Compute every metric of the batch in scope (raw zone and load log, marts, or all), validate them with
+    GX, name the failing rows."""
+    if scope not in SCOPES:
+        raise QualityError(f"unknown quality scope {scope!r} (expected one of {', '.join(SCOPES)})")
     started_at, started = dt.datetime.now(), time.perf_counter()
     # Great Expectations takes seconds to import: let it load while DuckDB measures
     importer = threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True)
     importer.start()
-    run = QualityRun(batch, f"quality-{batch}-{uuid.uuid4().hex[:8]}", "", started_at=started_at)
+    run = QualityRun(batch, f"quality-{batch}-{uuid.uuid4().hex[:8]}", "", started_at=started_at, scope=scope)
     contracts = load_contracts()
     loaded = loaded_rows(con)
     interfaces = [i for i in contracts if (batch, i) in loaded]
@@ -184,7 +203,7 @@ def measure_and_validate(settings: Settings, con: duckdb.DuckDBPyConnection, bat
 
     tables: dict[str, list[Check]] = {}
     profiles = {}
-    for name in interfaces:
+    for name in interfaces if scope != "marts" else []:
         prof = profile_partition(con, settings, contracts[name], batch, loaded)
         checks = contract_checks(contracts[name], prof.present, prof.rows_loaded, prof.volume_history,
                                  prof.null_history)
@@ -194,11 +213,12 @@ def measure_and_validate(settings: Settings, con: duckdb.DuckDBPyConnection, bat
     run.timings["raw metrics"] = time.perf_counter() - started
 
     load_metrics, load_checks = _load_checks(con, batch)
-    tables[LOAD_TABLE] = load_checks
-    write_metrics(settings, batch, LOAD_TABLE, load_metrics)
+    if scope != "marts":
+        tables[LOAD_TABLE] = load_checks
+        write_metrics(settings, batch, LOAD_TABLE, load_metrics)
 
     t = time.perf_counter()
-    frames, decided, mart_to_validate = marts.measure(con, batch, mart_checks)
+    frames, decided, mart_to_validate = marts.measure(con, batch, mart_checks if scope != "raw" else ())
     for mart, values in frames.items():
         tables[marts.mart_table(mart)] = mart_to_validate[mart]
         write_metrics(settings, batch, marts.mart_table(mart), values)
@@ -228,8 +248,12 @@ def measure_and_validate(settings: Settings, con: duckdb.DuckDBPyConnection, bat
     return run
 
 
-def run_gate(settings: Settings, batch_date: str | dt.date, reports: bool = True) -> QualityRun:
-    """Run the quality gate on a batch and record it; the run, or QualityGateStopped (carrying the run)."""
+def run_gate(settings: Settings, batch_date: str | dt.date, reports: bool = True, scope: str = "all") -> QualityRun:
+    """Run the quality gate on a batch and record it; the run, or QualityGateStopped (carrying the run).
+
+    `scope` 'raw' checks the raw zone and the load log only (between ingest and dbt build), 'marts' the marts
+    only (after dbt build, before scoring), 'all' both; a run replaces the batch's earlier run of the same
+    scope ('all' replaces every scope)."""
     from vasmart.quality.report import write_night_reports
 
     batch = batch_date.strftime("%Y%m%d") if isinstance(batch_date, dt.date) else str(batch_date)
@@ -239,8 +263,8 @@ def run_gate(settings: Settings, batch_date: str | dt.date, reports: bool = True
         raise QualityError(f"quality gate for batch {batch} not started: {exc}") from None
     try:
         con.execute(QUALITY_DDL)
-        run = measure_and_validate(settings, con, batch)
-        _record(con, run, f"quality/{batch}/quality.html")
+        run = measure_and_validate(settings, con, batch, scope=scope)
+        _record(con, run)
         if reports:
             write_night_reports(settings, con, run)
     finally:
@@ -250,9 +274,9 @@ def run_gate(settings: Settings, batch_date: str | dt.date, reports: bool = True
     return run
 
 
-def gate(settings: Settings, batch_date: str | dt.date) -> str:
+def gate(settings: Settings, batch_date: str | dt.date, scope: str = "all") -> str:
     """Run the quality gate on a batch; the verdict ('passed' | 'warnings'), or QualityGateStopped."""
-    return run_gate(settings, batch_date).verdict
+    return run_gate(settings, batch_date, scope=scope).verdict
 
 
 __all__ = ["QualityError", "QualityGateStopped", "QualityRun", "gate", "run_gate"]

@@ -230,3 +230,27 @@ def test_no_report_file_holds_personal_numbers(homes):
             raw_hits.append(str(path))
     assert shaped == []
     assert raw_hits == []
+
+
+# ------------------------------------------------------------------------------------------------ scopes
+def test_scopes_raw_then_marts_are_recorded_side_by_side(pipeline, tmp_path):
+    from pipeline_home import copy_of_built_home
+
+    home = copy_of_built_home(pipeline, tmp_path / "home").home
+    raw = run_vasmart(home, "quality", "--batch", BATCH, "--scope", "raw")
+    assert raw.returncode == 0, raw.stderr
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:  # the night's marts go wrong after the build
+        con.execute("UPDATE marts.fct_imei_quality SET user_match_rate = -0.5 WHERE batch_date = DATE '2026-11-20'")
+    marts = run_vasmart(home, "quality", "--batch", BATCH, "--scope", "marts")
+    assert marts.returncode != 0 and "user_match_rate_min" in marts.stderr
+    with _con(home) as con:
+        runs = dict(con.execute("SELECT scope, verdict FROM audit.quality_run WHERE batch_date = ?", [BATCH]).fetchall())
+        tables = {scope: sorted(set(names)) for scope, names in con.execute(
+            "SELECT scope, list(split_part(table_name, '.', 1)) FROM audit.quality_check WHERE batch_date = ? "
+            "GROUP BY 1", [BATCH]).fetchall()}
+    assert runs["raw"] in ("passed", "warnings") and runs["marts"] == "stopped"
+    assert tables == {"raw": ["audit", "raw"], "marts": ["marts"]}
+    raw_report = json.loads((home / "reports" / "quality" / BATCH / "quality-raw.json").read_text())
+    assert raw_report["scope"] == "raw" and raw_report["verdict"] == runs["raw"]
+    refused = run_vasmart(home, "publish")
+    assert refused.returncode != 0 and "publishing refused" in refused.stderr

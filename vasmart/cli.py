@@ -165,6 +165,19 @@ def bench_nightly(
     Console().print(report.markdown())
 
 
+@bench_app.command("quality")
+def bench_quality(
+    users: Annotated[int, typer.Option(min=1)] = 1_000_000,
+    seed: Annotated[int, typer.Option()] = 7,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory, kept (reuses generated and loaded data).")] = None,
+) -> None:
+    """Time the quality gate on one loaded daily batch against its target."""
+    from vasmart.quality.bench import run_quality_bench
+
+    report = run_quality_bench(Settings.from_env(), users=users, seed=seed, scratch=scratch)
+    Console().print(report.markdown())
+
+
 @app.command()
 def run(
     landing: Annotated[Path | None, typer.Option(help="Landing directory (default $VASMART_HOME/landing).")] = None,
@@ -218,6 +231,125 @@ def publish_command() -> None:
     except PublishError as exc:
         _fail(str(exc))
     Console(highlight=False).print(result.summary(), soft_wrap=True)
+
+
+@app.command("quality")
+def quality_command(
+    batch: Annotated[str, typer.Option(help="Batch to check, YYYYMMDD.")],
+    scope: Annotated[str, typer.Option(help="all, raw (raw zone and load log: before dbt build) or marts (after it).")] = "all",
+) -> None:
+    """Quality gate on a loaded batch: contract and mart expectations (Great Expectations), reports under reports/."""
+    from vasmart.quality import QualityError, QualityGateStopped, run_gate
+
+    _date(batch)
+    settings = Settings.from_env()
+    out = Console(highlight=False)
+    try:
+        result = run_gate(settings, batch, scope=scope)
+    except QualityGateStopped as exc:
+        if exc.run is not None:
+            out.print(exc.run.summary(), soft_wrap=True)
+        out.print(f"reports: {settings.reports / 'index.html'}", soft_wrap=True)
+        _fail(str(exc))
+    except QualityError as exc:
+        _fail(str(exc))
+    out.print(result.summary(), soft_wrap=True)
+    if result.message():
+        out.print(f"findings: {result.message()}", soft_wrap=True)
+    out.print(f"reports: {settings.reports / 'index.html'}", soft_wrap=True)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    batch: Annotated[str, typer.Option(help="Batch to reconcile, YYYYMMDD.")],
+) -> None:
+    """Reconciliation report of a batch: files (control, read, loaded, rejected, checksum), BASS vs CDR, volumes."""
+    import duckdb
+
+    from vasmart.quality.front_page import write_front_page
+    from vasmart.quality.reconciliation import write_reconciliation
+    from vasmart.warehouse import connect
+
+    _date(batch)
+    settings = Settings.from_env()
+    try:
+        con = connect(settings, read_only=True)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        _fail(str(exc).splitlines()[0])
+    with con:
+        data = write_reconciliation(settings, con, batch)
+        write_front_page(settings, con)
+    if not data["files"]:
+        _fail(f"batch {batch} has not been loaded: no rows in audit.load_log")
+    bad = [f["file"] for f in data["files"] if not f["reconciled"]]
+    Console(highlight=False).print(
+        f"reconciliation {batch}: {len(data['files'])} files, {len(bad)} not reconciled"
+        f"{' (' + ', '.join(bad[:3]) + ')' if bad else ''}; "
+        f"{settings.reports / 'reconciliation' / batch / 'reconciliation.html'}", soft_wrap=True)
+
+
+@app.command("reports")
+def reports_command(
+    dbt_docs: Annotated[bool, typer.Option("--dbt-docs", help="Also generate dbt docs (needs VASMART_PSEUDONYM_KEY).")] = False,
+) -> None:
+    """Rewrite the auditor's front page (reports/index.html), and dbt docs with --dbt-docs."""
+    import duckdb
+
+    from vasmart.build import BuildError
+    from vasmart.quality.front_page import write_front_page
+    from vasmart.warehouse import connect
+
+    settings = Settings.from_env()
+    out = Console(highlight=False)
+    if dbt_docs:
+        from vasmart.quality.dbt_docs import build_dbt_docs
+
+        try:
+            out.print(f"dbt docs: {build_dbt_docs(settings)}", soft_wrap=True)
+        except BuildError as exc:
+            _fail(str(exc))
+    try:
+        con = connect(settings, read_only=True)
+    except FileNotFoundError:
+        con = None
+    except duckdb.Error as exc:
+        _fail(str(exc).splitlines()[0])
+    try:
+        out.print(f"front page: {write_front_page(settings, con)}", soft_wrap=True)
+    finally:
+        if con is not None:
+            con.close()
+
+
+@app.command("lineage")
+def lineage_command(
+    mart: Annotated[str, typer.Argument(help="A mart, e.g. fct_imei_quality.")],
+    where: Annotated[str | None, typer.Option(help="SQL filter on the mart's rows, e.g. \"batch_date = DATE '2026-11-20'\".")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the trace as JSON.")] = False,
+) -> None:
+    """Trace a mart (or some of its rows) to the dbt models, batches and files that fed it; kept under reports/lineage/."""
+    import json
+
+    import duckdb
+
+    from vasmart.quality.lineage import LineageError, lineage, write_lineage
+    from vasmart.warehouse import connect
+
+    settings = Settings.from_env()
+    try:
+        con = connect(settings, read_only=True)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        _fail(str(exc).splitlines()[0])
+    try:
+        with con:
+            result = lineage(settings, con, mart, where)
+    except LineageError as exc:
+        _fail(str(exc))
+    path = write_lineage(settings, result)
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(json.dumps(result.as_dict(), indent=2, default=str) if as_json else result.text(), markup=False)
+    if not as_json:
+        out.print(f"kept in {path}")
 
 
 def _print_result(con, out: Console, max_rows: int) -> None:

@@ -154,6 +154,17 @@ def _remove_stale_temps(target: Path) -> None:
         if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
+def _refuse_if_quality_stopped(settings: Settings, target: Path) -> None:
+    """A batch the quality gate stopped is not published (see vasmart.quality)."""
+    from vasmart.quality.guard import guard_publish
+    from vasmart.quality.run import QualityGateStopped
+
+    try:
+        guard_publish(settings)
+    except QualityGateStopped as exc:
+        raise PublishError(f"{exc}; {target} left as it was") from None
+    except duckdb.Error as exc:
+        raise PublishError(f"cannot read the quality verdicts: {str(exc).splitlines()[0]}") from None
 
 
 def publish(settings: Settings) -> PublishResult:
@@ -164,6 +175,7 @@ def publish(settings: Settings) -> PublishResult:
         raise PublishError(f"no warehouse at {source}: nothing has been built yet")
     target = analytics_path(settings)
     _remove_stale_temps(target)
+    _refuse_if_quality_stopped(settings, target)
     temp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         with duckdb.connect(str(temp)) as con:

@@ -14,11 +14,18 @@ Tasks (logic lives in `vasmart.ingest`; this file only wires it):
 2. `ingest` - one mapped task per interface: verify, decode, validate and swap in its raw partition.
 3. `close_batch` - records the batch verdict in `audit.load_batch` (runs when every interface has
    finished and at least one loaded, so a partly failed batch is recorded as FAILED).
-4. `decide_transforms` - when newer delivered batches wait (catching up), the stages below run once, in
+4. `quality_raw` - the data-quality gate on the batch's raw partitions and load log (`vasmart.quality`,
+   Great Expectations): a critical failure stops the night here; warnings are reported.
+5. `decide_transforms` - when newer delivered batches wait (catching up), the stages below run once, in
    the newest batch's run, and are skipped here (`vasmart.nightly`).
-5. `dbt_build` - the dbt project rendered by astronomer-cosmos from the prebuilt manifest: one `dbt build`
+6. `dbt_build` - the dbt project rendered by astronomer-cosmos from the prebuilt manifest: one `dbt build`
    (task `dbt_producer_watcher`) and a task per model and per model's tests showing its outcome.
-6. `publish` - analytics.duckdb rebuilt from the marts and swapped in (`vasmart.publish`).
+7. `quality_marts` - the gate's business checks on the marts; a critical failure stops the night before
+   anything is scored, targeted or published.
+8. `publish` - analytics.duckdb rebuilt from the marts and swapped in (`vasmart.publish`; it also refuses
+   while a batch's latest quality verdict is `stopped`).
+9. `reports` - dbt docs and the auditors' front page (`reports/index.html`), also after a stopped night.
+10. `night_failed` - fails the run when any stage failed (the run's state follows its leaves).
 
 Data faults (`IngestError`: a bad file, a missing control file, too many rejects) fail at once, since a
 retry reads the same files; anything else (warehouse busy, disk) is retried with exponential backoff.
@@ -125,6 +132,43 @@ def vasmart_nightly() -> None:
         except IngestError as exc:
             raise AirflowFailException(str(exc)) from exc
 
+    def _quality(scope: str) -> str:
+        from vasmart.build import release_dbt_connections
+        from vasmart.quality import QualityGateStopped, gate
+
+        release_dbt_connections()
+        settings, _, batch, _ = _run_inputs()
+        try:
+            return gate(settings, batch, scope=scope)
+        except QualityGateStopped as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def quality_raw() -> str:
+        """The quality gate on the raw partitions and load log: 'passed' or 'warnings'; fails when stopped."""
+        return _quality("raw")
+
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def quality_marts() -> str:
+        """The quality gate's checks on the marts: 'passed' or 'warnings'; fails when stopped."""
+        return _quality("marts")
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
+    def reports() -> list[str]:
+        """dbt docs (after a build) and the auditors' front page with the night's verdict."""
+        from vasmart.build import release_dbt_connections
+        from vasmart.nightly import write_reports
+
+        release_dbt_connections()
+        settings, _, _, _ = _run_inputs()
+        built = get_current_context()["ti"].xcom_pull(task_ids="publish") is not None
+        return write_reports(settings, dbt_docs=built)
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED)
+    def night_failed() -> None:
+        """Runs only when a stage failed, and fails the run (a stopped night must not look successful)."""
+        raise AirflowFailException("a stage of the night failed: see the failed task's log")
+
     @task.short_circuit
     def decide_transforms() -> bool:
         """False (skip the stages below) when newer delivered batches wait: they run with the newest."""
@@ -154,9 +198,15 @@ def vasmart_nightly() -> None:
     loaded = ingest.expand(interface=check_batch_complete())
     closed = close_batch()
     loaded >> closed
+    gate_raw = quality_raw()
     transforms = decide_transforms()
     dbt_build = dbt_task_group(Settings.from_env(), WAREHOUSE_POOL, DEFAULT_ARGS)
-    closed >> transforms >> dbt_build >> publish()
+    gate_marts = quality_marts()
+    published = publish()
+    closed >> gate_raw >> transforms >> dbt_build >> gate_marts >> published
+    reported = reports()
+    [gate_raw, published] >> reported
+    [closed, gate_raw, gate_marts, published, reported] >> night_failed()
 
 
 dag = vasmart_nightly()

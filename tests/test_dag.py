@@ -134,12 +134,18 @@ def test_parsing_the_dag_file_is_fast_and_light(manifest_home):
 def test_tasks_and_dependencies(nightly, manifest_home):
     tasks = nightly["tasks"]
     stages = {t for t in tasks if not t.startswith("dbt_build.")}
-    assert stages == {"check_batch_complete", "ingest", "close_batch", "decide_transforms", "publish"}
+    assert stages == {"check_batch_complete", "ingest", "close_batch", "quality_raw", "decide_transforms",
+                      "quality_marts", "publish", "reports", "night_failed"}
     assert tasks["check_batch_complete"]["upstream"] == []
     assert tasks["ingest"]["upstream"] == ["check_batch_complete"]
     assert tasks["ingest"]["mapped"], "ingest must be mapped over the batch's interfaces"
     assert tasks["close_batch"]["upstream"] == ["ingest"]
-    assert tasks["decide_transforms"]["upstream"] == ["close_batch"]
+    assert tasks["quality_raw"]["upstream"] == ["close_batch"]
+    assert tasks["decide_transforms"]["upstream"] == ["quality_raw"]
+    assert tasks["publish"]["upstream"] == ["quality_marts"]
+    assert sorted(tasks["reports"]["upstream"]) == ["publish", "quality_raw"]
+    assert tasks["reports"]["trigger_rule"] == "all_done"
+    assert tasks["night_failed"]["trigger_rule"] == "one_failed" and not tasks["night_failed"]["downstream"]
     assert all(tasks[t]["doc"] for t in stages), "every task has a docstring"
     # the dbt project rendered from the prebuilt manifest: one producer running `dbt build`, after the
     # decision, and per model a task for its run and one for its tests, each downstream of the producer
@@ -150,15 +156,16 @@ def test_tasks_and_dependencies(nightly, manifest_home):
     assert {t.split(".")[1] for t in tasks if t.startswith("dbt_build.") and t.endswith(".run")} == models
     for model in models:
         assert producer in tasks[f"dbt_build.{model}.run"]["upstream"], model
-    # publish waits for every leaf of the dbt group (a model's tests, or the producer's done marker)
+    # the marts' quality checks wait for every leaf of the dbt group (a model's tests, or the producer's done)
     group = {t for t in tasks if t.startswith("dbt_build.")}
     leaves = {t for t in group if not set(tasks[t]["downstream"]) & group}
-    assert set(tasks["publish"]["upstream"]) == leaves
+    assert set(tasks["quality_marts"]["upstream"]) == leaves
 
 
 def test_one_warehouse_writer_at_a_time(nightly):
     tasks = nightly["tasks"]
-    for task in ("ingest", "close_batch", "dbt_build.dbt_producer_watcher", "publish"):
+    for task in ("ingest", "close_batch", "quality_raw", "dbt_build.dbt_producer_watcher", "quality_marts",
+                 "publish", "reports"):
         assert tasks[task]["pool"] == WAREHOUSE_POOL, task
     assert nightly["max_active_runs"] == 1
 

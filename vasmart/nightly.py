@@ -41,3 +41,27 @@ def transforms_this_run(settings: Settings, landing: Path, batch: str,
         return False, (f"batch {batch} is loaded; {len(waiting)} newer batch(es) wait ({waiting[0]}..{waiting[-1]}): "
                        f"the build, scoring, campaigns and publishing run with batch {waiting[-1]}")
     return True, f"batch {batch} is the newest delivered batch: building, scoring and publishing"
+
+
+def write_reports(settings: Settings, dbt_docs: bool = True) -> list[str]:
+    """The night's reports for auditors: dbt docs (when the build ran) and the front page; what was written."""
+    import duckdb
+
+    from vasmart.quality.front_page import write_front_page
+    from vasmart.warehouse import connect
+
+    written = []
+    if dbt_docs:
+        from vasmart.quality.dbt_docs import build_dbt_docs
+
+        written.append(str(build_dbt_docs(settings)))
+    try:
+        con = connect(settings, read_only=True)
+    except (FileNotFoundError, duckdb.Error):
+        con = None
+    try:
+        written.append(str(write_front_page(settings, con)))
+    finally:
+        if con is not None:
+            con.close()
+    return written

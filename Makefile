@@ -28,10 +28,8 @@ demo: setup
 	$(VENV)/bin/vasmart generate --users $(DEMO_USERS) --months $(DEMO_MONTHS) --days $(DEMO_DAYS) \
 		--end-date $(DEMO_END) --seed $(DEMO_SEED)
 	$(VENV)/bin/vasmart landing-summary
-	$(VENV)/bin/vasmart run
-	@echo "dbt build with the demo pseudonym key (VASMART_PSEUDONYM_KEY=$(DEMO_PSEUDONYM_KEY)); set your own key outside the demo"
-	VASMART_PSEUDONYM_KEY="$(DEMO_PSEUDONYM_KEY)" $(VENV)/bin/vasmart build
-	$(VENV)/bin/vasmart publish
+	@echo "the demo pseudonymises with a demo key (VASMART_PSEUDONYM_KEY=$(DEMO_PSEUDONYM_KEY)); set your own key outside the demo"
+	VASMART_PSEUDONYM_KEY="$(DEMO_PSEUDONYM_KEY)" $(VENV)/bin/vasmart run
 	$(VENV)/bin/vasmart sql "select table_name, estimated_size as rows from duckdb_tables() where schema_name = 'marts' order by 1"
 
 # The Airflow UI (with scheduler, DAG processor and triggerer) on http://127.0.0.1:$(AIRFLOW_PORT), over the same

@@ -17,11 +17,11 @@ from vasmart.build import (
     PROJECT_DIR,
     BuildError,
     _check_free,
-    _close_duckdb,
     _environ,
     _one_line,
     dbt_dirs,
     dbt_env,
+    release_dbt_connections,
 )
 from vasmart.config import Settings
 from vasmart.quality.offline_docs import offline
@@ -43,7 +43,7 @@ def build_dbt_docs(settings: Settings) -> Path:
         try:
             outcome = dbtRunner().invoke(args)
         finally:
-            _close_duckdb()
+            release_dbt_connections()
     if outcome.exception is not None or not outcome.success:
         raise BuildError(f"dbt docs generate failed: {_one_line(outcome.exception or 'see ' + str(logs / 'dbt.log'))}")
     manifest = json.loads((docs_target / "manifest.json").read_text(encoding="utf-8"))

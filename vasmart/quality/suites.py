@@ -6,7 +6,7 @@ the checks on them (severities in brackets):
 | contract says                    | metric                       | check                                       |
 |----------------------------------|------------------------------|---------------------------------------------|
 | (the load log)                   | `rows`                       | = rows loaded for the batch [critical]      |
-| kind, event time (volume)        | `rows_per_day`               | within the band of the trailing 7 batches' median [warning]; below a fifth of it [critical] |
+| kind, event time (volume)        | `rows_per_day`               | within the band of the trailing 7 batches' median [warning]; below a fifth of it and 6√m below it [critical] |
 | `required: true`                 | `null_rows__<field>`         | = 0 [critical]                              |
 | `required: false`                | `null_share__<field>`        | at most double the trailing median share, or +5 points [warning] |
 | `enum` (valid values)            | `outside_values__<field>`    | = 0 [critical]                              |
@@ -117,7 +117,10 @@ def volume_band(history: list[float]) -> tuple[float | None, float | None, float
         return None, None, None, None
     m = statistics.median(history)
     half = max(VOLUME_BAND_SHARE * m, 3 * math.sqrt(m))
-    return max(m - half, 0.0), m + half, VOLUME_CRITICAL_SHARE * m, m
+    # critical only where chance cannot explain it: also 6 Poisson deviations below (a quiet day of a small
+    # interface, such as no VAS order among a few hundred users, is not a broken delivery)
+    critical = max(min(VOLUME_CRITICAL_SHARE * m, m - 6 * math.sqrt(m)), 0.0)
+    return max(m - half, 0.0), m + half, critical, m
 
 
 def null_share_limit(history: list[float]) -> float | None:
@@ -153,7 +156,7 @@ def contract_checks(contract: Contract, present: set[str], rows_loaded: int | No
                             f"{itf} {unit} within ±max(30%, 3√m) of the median m = {median:,.1f} "
                             f"of the last {len(volume_history)} batches", round(lo, 1), round(hi, 1), "volume"))
         checks.append(Check(table, "rows_per_day", CRITICAL,
-                            f"{itf} {unit} not below a fifth of the median m = {median:,.1f} "
+                            f"{itf} {unit} not below a fifth of the median m = {median:,.1f} (nor 6√m below it) "
                             f"of the last {len(volume_history)} batches", round(floor, 1), None, "volume"))
     by_name = {m.name: m for m in contract_metrics(contract, present)}
     for f in contract.fields:

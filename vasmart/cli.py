@@ -196,6 +196,61 @@ def publish_command() -> None:
     Console(highlight=False).print(result.summary(), soft_wrap=True)
 
 
+@app.command("campaigns")
+def campaigns_command(
+    run_date: Annotated[str | None, typer.Option(help="Run date YYYYMMDD (default and only allowed: the warehouse's data date).")] = None,
+    campaign: Annotated[list[str] | None, typer.Option(help="Campaign to run (repeatable; default: every valid one).")] = None,
+    definitions: Annotated[Path | None, typer.Option(help="Directory of campaign definitions (default: the reviewed ones).")] = None,
+) -> None:
+    """Build campaign target lists (eligibility, suppressions, holdout) and write them back to the campaign database."""
+    from vasmart.campaigns.config import CampaignConfigError
+    from vasmart.campaigns.run import CampaignRunError, run_campaigns
+    from vasmart.campaigns.writeback import WriteBackError
+    from vasmart.warehouse import WarehouseBusy
+
+    out = Console(highlight=False)
+    try:
+        run_campaigns(Settings.from_env(), _date(run_date) if run_date else None, campaign or None, definitions,
+                      on_campaign=lambda o: out.print(o.summary(), soft_wrap=True))
+    except (CampaignConfigError, CampaignRunError, WriteBackError, WarehouseBusy) as exc:
+        _fail(str(exc))
+
+
+@app.command("export")
+def export_command(
+    campaign: Annotated[str, typer.Option(help="Campaign name.")],
+    format: Annotated[str, typer.Option("--format", help="csv, xlsx or parquet.")] = "csv",
+    run_date: Annotated[str | None, typer.Option(help="Run date YYYYMMDD (default: the campaign's latest list).")] = None,
+    include_holdout: Annotated[bool, typer.Option(help="Also export the HOLDOUT rows (never to a sending platform).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Directory (default $VASMART_HOME/exports/<campaign>).")] = None,
+) -> None:
+    """Export a campaign list with MSISDNs resolved, a manifest (hash, counts, criteria) and an audit row."""
+    from vasmart.campaigns.export import ExportError, export_list
+    from vasmart.warehouse import WarehouseBusy
+
+    try:
+        result = export_list(Settings.from_env(), campaign, format, _date(run_date) if run_date else None,
+                             include_holdout, out)
+    except (ExportError, WarehouseBusy) as exc:
+        _fail(str(exc))
+    Console(highlight=False).print(result.summary(), soft_wrap=True)
+
+
+@app.command("campaign-report")
+def campaign_report_command(
+    campaign: Annotated[list[str] | None, typer.Option(help="Campaign (repeatable; default: every campaign with a list).")] = None,
+) -> None:
+    """HTML report per campaign (list size over time, suppression funnel, uplift) under reports/campaigns/."""
+    from vasmart.campaigns.report import ReportError, write_reports
+
+    try:
+        paths = write_reports(Settings.from_env(), campaign or None)
+    except ReportError as exc:
+        _fail(str(exc))
+    for path in paths:
+        Console(highlight=False).print(f"report: {path}", soft_wrap=True)
+
+
 def _print_result(con, out: Console, max_rows: int) -> None:
     """Print the pending result of `con` as a table (a statement without a result prints nothing)."""
     if con.description is None:

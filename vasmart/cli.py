@@ -41,13 +41,18 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
     part_users: Annotated[int, typer.Option(min=1, help="Users per data-file part (split extracts).")] = 250_000,
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel processes (default: one per core).")] = None,
+    continue_days: Annotated[int | None, typer.Option(min=1, help="Continue the landing area under --out by this many daily batches (the generation settings come from truth/generation.json; the options above are ignored).")] = None,
+    campaign_uplift: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --continue-days: probability that a contacted (TARGET) user of a written-back campaign list responds, beyond what they would do anyway.")] = 0.05,
 ) -> None:
-    """Generate synthetic source-system batches (spec-exact landing files) and their ground truth."""
+    """Generate synthetic source-system batches (spec-exact landing files) and their ground truth, or continue them."""
     from vasmart.synth.generate import GenerateConfig
     from vasmart.synth.generate import generate as run_generate
     from vasmart.synth.summary import print_generation
 
     target = out if out is not None else Settings.from_env().home
+    if continue_days is not None:
+        _continue_generation(Path(target), continue_days, campaign_uplift, workers)
+        return
     cfg = GenerateConfig(out=target, users=users, months=months, days=days, end_date=_date(end_date), seed=seed,
                          part_users=part_users, workers=workers)
     try:
@@ -55,6 +60,37 @@ def generate(
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
     print_generation(result, Path(target))
+
+
+def _continue_generation(target: Path, days: int, uplift: float, workers: int | None) -> None:
+    """`generate --continue-days`: the campaign lists of the campaign database drive the responses."""
+    from vasmart.campaigns.writeback import CampaignDatabase, WriteBackError
+    from vasmart.dbt_plugin import KEY_ENV, key_from_env
+    from vasmart.synth.generate import continue_generation, read_record
+    from vasmart.synth.response import contacts_frame, contacts_from_lists
+
+    out = Console(highlight=False)
+    try:
+        after = read_record(target).last_batch
+        database = CampaignDatabase.from_env(Settings.from_env())
+        if database.is_postgres or database.sqlite_path.exists():
+            lists = database.read_lists()
+        else:
+            lists = None
+        contacts, unmatched = contacts_frame([]), 0
+        if lists is not None and not lists.empty:
+            key = key_from_env()
+            if key is None:
+                _fail(f"the campaign lists in {database.describe()} carry keyed pseudonyms: set {KEY_ENV} to the "
+                      "warehouse's key to match them to users")
+            contacts, unmatched = contacts_from_lists(lists, target / "landing", after, key)
+        result = continue_generation(target, days, uplift, contacts, workers)
+    except (ValueError, RuntimeError, WriteBackError) as exc:
+        _fail(str(exc))
+    out.print(f"continued after {after:%Y%m%d}: {len(result.batches)} daily batches {result.batches[0]}.."
+              f"{result.batches[-1]} in {result.seconds:.1f} s; {result.contacts} campaign contacts"
+              f"{f' ({unmatched} list rows matched no user)' if unmatched else ''}, {result.responses} responses "
+              f"at uplift {uplift:g} (truth/response_{after:%Y%m%d}.csv)", soft_wrap=True)
 
 
 @app.command("landing-summary")

@@ -379,3 +379,38 @@ def test_the_shared_home_is_left_untouched(pipeline, run):
     with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from campaigns.target_list").fetchone()[0] == 0
     assert not (pipeline.home / "campaign.db").exists()
+
+
+def test_credit_control_enters_new_d_and_e_grades_and_releases_users_paid_on_time(run, raw):
+    """Under control since an earlier run: released after three bills in a row paid on time (raw BOSS_BILL);
+    graded D/E and not yet under control: entered; released users are not entered again on the same grade."""
+    bills = raw.bills.assign(month=raw.bills["bill_month"].astype(str)).sort_values(["user_id", "month"])
+    bills["clean"] = (bills["arrears_fen"].astype(int) == 0) & (bills["overdue_days"].astype(int) == 0)
+    streak = {}
+    for user, rows in bills.groupby("user_id"):
+        clean = rows["clean"].tolist()[::-1]
+        streak[user] = next((i for i, c in enumerate(clean) if not c), len(clean))
+    entered = dt.date(2026, 6, 30)
+    ids = raw.users["user_id"]
+    paid = [p for p in ids.index if streak.get(ids[p], 0) >= 5][:40]
+    late = [p for p in ids.index if streak.get(ids[p], 0) == 0 and p not in raw.dnd
+            and raw.users.loc[p, "status"] != "CANCELLED"][:20]
+    with duckdb.connect(str(run.built.warehouse)) as con:
+        for p in paid + late:
+            con.execute("insert into campaigns.target_list (campaign, run_date, user_pseudonym, rank, offer, "
+                        "\"group\") values ('credit_control', ?, ?, 1, 'OCS_CONTROL_ENTER', 'TARGET')", [entered, p])
+    result = _cli(run.built, "campaigns", "--campaign", "credit_control")
+    assert result.returncode == 0, result.stderr
+    with duckdb.connect(str(run.built.warehouse), read_only=True) as con:
+        now = con.execute("select user_pseudonym, offer from campaigns.target_list where campaign = 'credit_control' "
+                          "and run_date = ?", [RUN_DATE]).df()
+        grades = con.execute("select user_pseudonym, grade from marts.fct_model_scores "
+                             "where model_name = 'credit'").df().set_index("user_pseudonym")["grade"]
+    exits = set(now.loc[now["offer"] == "OCS_CONTROL_EXIT", "user_pseudonym"])
+    entries = set(now.loc[now["offer"] == "OCS_CONTROL_ENTER", "user_pseudonym"])
+    expected_exits = {p for p in paid if p not in raw.dnd and raw.users.loc[p, "status"] != "CANCELLED"}
+    assert exits == expected_exits and exits
+    assert not entries & set(late)  # already under control: not entered twice
+    assert all(grades[p] in ("D", "E") for p in entries)
+    before = set(run.lists.loc[run.lists["campaign"] == "credit_control", "user_pseudonym"])
+    assert entries == before - set(late) - set(paid)

@@ -259,10 +259,12 @@ def credit_control(ctx: RunContext, d: CampaignDefinition) -> pd.DataFrame:
     fresh = frame["last_action_date"].isna() | (frame["graded_on"] > frame["last_action_date"])
     enter = frame["grade"].isin(d.params["grades"]) & ~in_control & fresh
     n = d.params["exit_after_on_time_bills"]
-    clean = clean_bill_streaks(ctx)
-    frame = frame.merge(clean, on="user_pseudonym", how="left")
-    streak_since_entry = frame["clean_bills_since"].notna() & (frame["clean_bills_since"] > frame["last_action_date"])
-    exits = in_control & (frame["clean_streak"].fillna(0) >= n) & streak_since_entry
+    frame = frame.merge(clean_bill_streaks(ctx), on="user_pseudonym", how="left")
+    on_time = [_streak_since(start, last, entry) if pd.notna(entry) and pd.notna(start) else 0
+               for start, last, entry in zip(frame["streak_start"], frame["last_bill_month"],
+                                             frame["last_action_date"], strict=True)]
+    frame["clean_streak"] = on_time
+    exits = in_control & (frame["clean_streak"] >= n)
     frame = frame[enter | exits].copy()
     frame["offer"] = [CONTROL_ENTER if e else CONTROL_EXIT for e in enter[enter | exits]]
     frame["score"] = frame["score"].fillna(0.0)
@@ -341,8 +343,18 @@ def control_state(ctx: RunContext, campaign: str) -> pd.DataFrame:
     """, [campaign, ctx.run_date])
 
 
+def _streak_since(start: object, last: object, entry: dt.date) -> int:
+    """Bills of the trailing on-time streak [start, last] (month starts) whose month ends after `entry`."""
+    entry = pd.Timestamp(entry).date()
+    first = pd.Period(entry, "M")
+    if entry == first.end_time.date():
+        first += 1
+    begin = max(pd.Period(pd.Timestamp(start), "M"), first)
+    return max(0, (pd.Period(pd.Timestamp(last), "M") - begin).n + 1)
+
+
 def clean_bill_streaks(ctx: RunContext) -> pd.DataFrame:
-    """Per user, the number of latest consecutive bills paid on time (no arrears, not overdue) and since when."""
+    """Per user, the trailing run of bills paid on time (no arrears, not overdue): its first and last month."""
     return ctx.frame(f"""
         with bills as (
             select u.user_pseudonym, cast(strptime(b.bill_month || '01', '%Y%m%d') as date) as month_start,
@@ -352,8 +364,7 @@ def clean_bill_streaks(ctx: RunContext) -> pd.DataFrame:
             select user_pseudonym, max(case when not is_clean then month_start end) as dirty_month
             from bills group by user_pseudonym
         )
-        select b.user_pseudonym, count(*) as clean_streak,
-               cast(min(b.month_start) + interval 1 month - interval 1 day as date) as clean_bills_since
+        select b.user_pseudonym, min(b.month_start) as streak_start, max(b.month_start) as last_bill_month
         from bills b inner join last_dirty d on b.user_pseudonym = d.user_pseudonym
         where d.dirty_month is null or b.month_start > d.dirty_month
         group by b.user_pseudonym

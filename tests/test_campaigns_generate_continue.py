@@ -91,7 +91,7 @@ def continued(delivered, tmp_path_factory) -> tuple[Path, Path]:
 
 def _digests(home: Path) -> dict[str, str]:
     return {str(p.relative_to(home)): hashlib.md5(p.read_bytes()).hexdigest()
-            for sub in ("landing", "truth") for p in sorted((home / sub).rglob("*")) if p.is_file()}
+            for sub in ("landing", "truth", "synth") for p in sorted((home / sub).rglob("*")) if p.is_file()}
 
 
 def test_same_settings_and_lists_give_the_same_bytes_and_old_batches_stay(delivered, continued):
@@ -102,7 +102,7 @@ def test_same_settings_and_lists_give_the_same_bytes_and_old_batches_stay(delive
     assert all(after[k] == v for k, v in before.items())
     new = sorted({k.split("/")[1] for k in after if k.startswith("landing/")} - {k.split("/")[1] for k in before})
     assert new == ["20260311", "20260312", "20260313", "20260314", "20260315"]
-    record = json.loads((first / "truth" / "generation.json").read_text())
+    record = json.loads((first / "synth" / "generation.json").read_text())
     assert record["continuations"] == [{"after": END, "days": 5, "uplift": UPLIFT, "contacts": f"contacts_{END}.csv"}]
 
 
@@ -118,7 +118,7 @@ def test_every_new_batch_is_complete_and_reads_back(continued):
 
 def test_only_contacted_users_respond_as_the_source_systems_show(continued):
     home = continued[0]
-    contacts = pd.read_csv(home / "truth" / f"contacts_{END}.csv")
+    contacts = pd.read_csv(home / "synth" / f"contacts_{END}.csv")
     truth = pd.read_csv(home / "truth" / f"response_{END}.csv", dtype={"responded_at": str})
     db = CampaignDatabase(None, home / "campaign.db").read_lists()
     group = {(c, p): g for c, p, g in zip(db["campaign"], db["user_pseudonym"], db["group"], strict=True)}
@@ -150,7 +150,7 @@ def test_a_second_continuation_replays_the_first(continued):
     result = _cli(home, "generate", "--out", str(home), "--continue-days", "2", "--campaign-uplift", str(UPLIFT))
     assert result.returncode == 0, result.stderr
     after = _digests(home)
-    assert all(after[k] == v for k, v in before.items() if k != "truth/generation.json")
+    assert all(after[k] == v for k, v in before.items() if not k.startswith("synth/"))
     assert {k.split("/")[1] for k in after if k.startswith("landing/2026031")} >= {"20260316", "20260317"}
 
 
@@ -169,4 +169,4 @@ def test_a_landing_area_the_replay_does_not_reproduce_is_refused(delivered, tmp_
 
 def test_continuing_needs_a_generation_record(tmp_path):
     result = _cli(tmp_path, "generate", "--out", str(tmp_path), "--continue-days", "1")
-    assert result.returncode == 1 and "truth/generation.json is missing" in result.stderr
+    assert result.returncode == 1 and "synth/generation.json is missing" in result.stderr

@@ -41,7 +41,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
     part_users: Annotated[int, typer.Option(min=1, help="Users per data-file part (split extracts).")] = 250_000,
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel processes (default: one per core).")] = None,
-    continue_days: Annotated[int | None, typer.Option(min=1, help="Continue the landing area under --out by this many daily batches (the generation settings come from truth/generation.json; the options above are ignored).")] = None,
+    continue_days: Annotated[int | None, typer.Option(min=1, help="Continue the landing area under --out by this many daily batches (the generation settings come from synth/generation.json; the options above are ignored).")] = None,
     campaign_uplift: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --continue-days: probability that a contacted (TARGET) user of a list in the campaign database ($VASMART_HOME/campaign.db, or VASMART_CAMPAIGN_DB_URL) responds, beyond what they would do anyway.")] = 0.05,
 ) -> None:
     """Generate synthetic source-system batches (spec-exact landing files) and their ground truth, or continue them."""

@@ -35,7 +35,7 @@ arrears of 1,000 fen or more in a bill of J+2..J+5; the content truth is the pre
 Continuing a delivery
 ---------------------
 `vasmart generate --continue-days N` appends N daily batches to a landing area the generator wrote: it
-replays the generation recorded in truth/generation.json (same seed, same draws; the replayed records of
+replays the generation recorded in synth/generation.json (same seed, same draws; the replayed records of
 the delivered batches are only counted against their control files) and goes on day by day from the last
 batch (a "cut"; a month cut there is simulated in pieces, the later ones without new joiners). Campaign
 contacts written back to the campaign database at the cut become responses drawn with their own generator

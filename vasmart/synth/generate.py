@@ -35,6 +35,9 @@ HISTORY_EVENT_INTERFACES = ("BOSS_VAS_ORDER", "IMEI_OBS", "CRM_COMPLAINT", "VAS_
 REFERENCE_INTERFACES = ("REF_REGION", "REF_PLAN", "REF_SERVICE", "REF_TAC", "REF_STATUS_CODE")
 DEFAULT_PART_USERS = 250_000
 DEFAULT_BLOCK_USERS = 25_000
+# The generator's own state beside landing/ and truth/ (truth/ holds only the ground truth of spec §7):
+# how the landing area was generated and the campaign contacts each continuation read.
+STATE_DIR = "synth"
 
 
 @dataclass(frozen=True)
@@ -201,7 +204,7 @@ def generate(cfg: GenerateConfig) -> GenerateResult:
     started = time.perf_counter()
     timeline = build_timeline(cfg.end_date, cfg.months, cfg.days)
     out = Path(cfg.out)
-    for sub in ("landing", "truth"):
+    for sub in ("landing", "truth", STATE_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
         (out / sub).mkdir(parents=True)
     parts = plan_blocks(cfg.users, cfg.part_users, cfg.block_users)
@@ -269,7 +272,7 @@ RECORD = "generation.json"
 @dataclass(frozen=True)
 class Continuation:
     """One continuation segment: `days` more daily batches after the batch `after`, with the campaign
-    contacts (truth/<contacts>) the responses were drawn from at `uplift`."""
+    contacts (synth/<contacts>) the responses were drawn from at `uplift`."""
 
     after: str
     days: int
@@ -279,7 +282,7 @@ class Continuation:
 
 @dataclass(frozen=True)
 class GenerationRecord:
-    """How a landing area was generated (truth/generation.json): enough to replay it and go on."""
+    """How a landing area was generated (synth/generation.json beside landing/): enough to replay it and go on."""
 
     users: int
     months: int
@@ -303,8 +306,9 @@ class GenerationRecord:
 
 
 def write_record(out: Path, record: GenerationRecord) -> None:
-    """Write truth/generation.json (atomically)."""
-    path = Path(out) / "truth" / RECORD
+    """Write synth/generation.json (atomically)."""
+    path = Path(out) / STATE_DIR / RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = {**dataclasses.asdict(record), "continuations": [dataclasses.asdict(c) for c in record.continuations]}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -313,7 +317,7 @@ def write_record(out: Path, record: GenerationRecord) -> None:
 
 def read_record(out: Path) -> GenerationRecord:
     """The generation record of a landing area, with a clear error when there is none."""
-    path = Path(out) / "truth" / RECORD
+    path = Path(out) / STATE_DIR / RECORD
     if not path.exists():
         raise ValueError(f"{path} is missing: only a landing area written by `vasmart generate` can be continued")
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -337,7 +341,7 @@ def _responses(out: Path, record: GenerationRecord, seed: int) -> Responses:
     for c in record.continuations:
         cut = day_of(dt.datetime.strptime(c.after, "%Y%m%d").date())
         cuts.append(cut)
-        contacts[cut] = contacts_frame(pd.read_csv(Path(out) / "truth" / c.contacts, dtype={"user_id": "int64"}))
+        contacts[cut] = contacts_frame(pd.read_csv(Path(out) / STATE_DIR / c.contacts, dtype={"user_id": "int64"}))
         uplift[cut] = c.uplift
     return Responses(tuple(cuts), contacts, uplift, seed)
 
@@ -359,10 +363,10 @@ def continue_generation(out: Path, days: int, uplift: float, contacts: pd.DataFr
     landing = out / "landing"
     delivered = sorted(p.name for p in landing.iterdir() if p.is_dir()) if landing.is_dir() else []
     if not delivered or delivered[-1] != f"{after:%Y%m%d}":
-        raise ValueError(f"{landing}: the last batch should be {after:%Y%m%d} as truth/{RECORD} says, "
+        raise ValueError(f"{landing}: the last batch should be {after:%Y%m%d} as {STATE_DIR}/{RECORD} says, "
                          f"found {delivered[-1] if delivered else 'none'}")
     name = f"contacts_{after:%Y%m%d}.csv"
-    contacts_frame(contacts).to_csv(out / "truth" / name, index=False)
+    contacts_frame(contacts).to_csv(out / STATE_DIR / name, index=False)
     extended = dataclasses.replace(record, continuations=(*record.continuations,
                                                           Continuation(f"{after:%Y%m%d}", days, uplift, name)))
     total_days = record.days + sum(c.days for c in extended.continuations)
@@ -407,4 +411,4 @@ def _check_replay(landing: Path, replayed: list[dict[str, int]]) -> None:
             batch, interface = key.split("|")
             raise RuntimeError(f"landing/{batch} {interface}: {delivered[key]:,} records delivered, the replay gives "
                                f"{counts.get(key, 0):,}: the landing area was not written by this generator with "
-                               f"the settings in truth/{RECORD}")
+                               f"the settings in {STATE_DIR}/{RECORD}")

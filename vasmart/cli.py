@@ -42,13 +42,18 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 7,
     part_users: Annotated[int, typer.Option(min=1, help="Users per data-file part (split extracts).")] = 250_000,
     workers: Annotated[int | None, typer.Option(min=1, help="Parallel processes (default: one per core).")] = None,
+    continue_days: Annotated[int | None, typer.Option(min=1, help="Continue the landing area under --out by this many daily batches (the generation settings come from synth/generation.json; the options above are ignored).")] = None,
+    campaign_uplift: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --continue-days: probability that a contacted (TARGET) user of a list in the campaign database ($VASMART_HOME/campaign.db, or VASMART_CAMPAIGN_DB_URL) responds, beyond what they would do anyway.")] = 0.05,
 ) -> None:
-    """Generate synthetic source-system batches (spec-exact landing files) and their ground truth."""
+    """Generate synthetic source-system batches (spec-exact landing files) and their ground truth, or continue them."""
     from vasmart.synth.generate import GenerateConfig
     from vasmart.synth.generate import generate as run_generate
     from vasmart.synth.summary import print_generation
 
     target = out if out is not None else Settings.from_env().home
+    if continue_days is not None:
+        _continue_generation(Path(target), continue_days, campaign_uplift, workers)
+        return
     cfg = GenerateConfig(out=target, users=users, months=months, days=days, end_date=_date(end_date), seed=seed,
                          part_users=part_users, workers=workers)
     try:
@@ -56,6 +61,37 @@ def generate(
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
     print_generation(result, Path(target))
+
+
+def _continue_generation(target: Path, days: int, uplift: float, workers: int | None) -> None:
+    """`generate --continue-days`: the campaign lists of the campaign database drive the responses."""
+    from vasmart.campaigns.writeback import CampaignDatabase, WriteBackError
+    from vasmart.dbt_plugin import KEY_ENV, key_from_env
+    from vasmart.synth.generate import continue_generation, read_record
+    from vasmart.synth.response import contacts_frame, contacts_from_lists
+
+    out = Console(highlight=False)
+    try:
+        after = read_record(target).last_batch
+        database = CampaignDatabase.from_env(Settings.from_env())
+        if database.is_postgres or database.sqlite_path.exists():
+            lists = database.read_lists()
+        else:
+            lists = None
+        contacts, unmatched = contacts_frame([]), 0
+        if lists is not None and not lists.empty:
+            key = key_from_env()
+            if key is None:
+                _fail(f"the campaign lists in {database.describe()} carry keyed pseudonyms: set {KEY_ENV} to the "
+                      "warehouse's key to match them to users")
+            contacts, unmatched = contacts_from_lists(lists, target / "landing", after, key)
+        result = continue_generation(target, days, uplift, contacts, workers)
+    except (ValueError, RuntimeError, WriteBackError) as exc:
+        _fail(str(exc))
+    out.print(f"continued after {after:%Y%m%d}: {len(result.batches)} daily batches {result.batches[0]}.."
+              f"{result.batches[-1]} in {result.seconds:.1f} s; {result.contacts} campaign contacts"
+              f"{f' ({unmatched} list rows matched no user)' if unmatched else ''}, {result.responses} responses "
+              f"at uplift {uplift:g} (truth/response_{after:%Y%m%d}.csv)", soft_wrap=True)
 
 
 @app.command("landing-summary")
@@ -350,6 +386,61 @@ def lineage_command(
     out.print(json.dumps(result.as_dict(), indent=2, default=str) if as_json else result.text(), markup=False)
     if not as_json:
         out.print(f"kept in {path}")
+
+
+@app.command("campaigns")
+def campaigns_command(
+    run_date: Annotated[str | None, typer.Option(help="Run date YYYYMMDD (default and only allowed: the warehouse's data date).")] = None,
+    campaign: Annotated[list[str] | None, typer.Option(help="Campaign to run (repeatable; default: every valid one).")] = None,
+    definitions: Annotated[Path | None, typer.Option(help="Directory of campaign definitions (default: the reviewed ones).")] = None,
+) -> None:
+    """Build campaign target lists (eligibility, suppressions, holdout) and write them back to the campaign database."""
+    from vasmart.campaigns.config import CampaignConfigError
+    from vasmart.campaigns.run import CampaignRunError, run_campaigns
+    from vasmart.campaigns.writeback import WriteBackError
+    from vasmart.warehouse import WarehouseBusy
+
+    out = Console(highlight=False)
+    try:
+        run_campaigns(Settings.from_env(), _date(run_date) if run_date else None, campaign or None, definitions,
+                      on_campaign=lambda o: out.print(o.summary(), soft_wrap=True))
+    except (CampaignConfigError, CampaignRunError, WriteBackError, WarehouseBusy) as exc:
+        _fail(str(exc))
+
+
+@app.command("export")
+def export_command(
+    campaign: Annotated[str, typer.Option(help="Campaign name.")],
+    format: Annotated[str, typer.Option("--format", help="csv, xlsx or parquet.")] = "csv",
+    run_date: Annotated[str | None, typer.Option(help="Run date YYYYMMDD (default: the campaign's latest list).")] = None,
+    include_holdout: Annotated[bool, typer.Option(help="Also export the HOLDOUT rows (never to a sending platform).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Directory (default $VASMART_HOME/exports/<campaign>).")] = None,
+) -> None:
+    """Export a campaign list with MSISDNs resolved, a manifest (hash, counts, criteria) and an audit row."""
+    from vasmart.campaigns.export import ExportError, export_list
+    from vasmart.warehouse import WarehouseBusy
+
+    try:
+        result = export_list(Settings.from_env(), campaign, format, _date(run_date) if run_date else None,
+                             include_holdout, out)
+    except (ExportError, WarehouseBusy) as exc:
+        _fail(str(exc))
+    Console(highlight=False).print(result.summary(), soft_wrap=True)
+
+
+@app.command("campaign-report")
+def campaign_report_command(
+    campaign: Annotated[list[str] | None, typer.Option(help="Campaign (repeatable; default: every campaign with a list).")] = None,
+) -> None:
+    """HTML report per campaign (list size over time, suppression funnel, uplift) under reports/campaigns/."""
+    from vasmart.campaigns.report import ReportError, write_reports
+
+    try:
+        paths = write_reports(Settings.from_env(), campaign or None)
+    except ReportError as exc:
+        _fail(str(exc))
+    for path in paths:
+        Console(highlight=False).print(f"report: {path}", soft_wrap=True)
 
 
 def _print_result(con, out: Console, max_rows: int) -> None:

@@ -45,6 +45,71 @@ CREATE TABLE IF NOT EXISTS audit.load_batch (
 );
 """
 
+# Written by `vasmart campaigns` / `vasmart export` (vasmart/campaigns/), read back by the dbt models of the
+# closed loop: created with the warehouse so that those models always find them.
+CAMPAIGN_DDL = """
+CREATE SCHEMA IF NOT EXISTS campaigns;
+CREATE TABLE IF NOT EXISTS campaigns.campaign_run (
+    campaign VARCHAR NOT NULL,
+    run_date DATE NOT NULL,
+    title VARCHAR,
+    goal VARCHAR,
+    purpose VARCHAR,                  -- promotion, service or control
+    priority INTEGER,                 -- runs of one date go in priority order (the contact cap counts earlier ones)
+    offer_kind VARCHAR,
+    conversion_kind VARCHAR NOT NULL, -- stable_vas_order, plan_migration, arrears_paid or none
+    conversion_match VARCHAR,         -- service or product_line (stable_vas_order)
+    response_window_days INTEGER,
+    holdout_share DOUBLE,
+    holdout_seed BIGINT,
+    score_bands INTEGER,
+    eligible_count BIGINT,
+    target_count BIGINT,
+    holdout_count BIGINT,
+    definition_sha256 VARCHAR,
+    criteria VARCHAR,                 -- JSON: the definition as run
+    built_at TIMESTAMP,
+    PRIMARY KEY (campaign, run_date)
+);
+CREATE TABLE IF NOT EXISTS campaigns.target_list (
+    campaign VARCHAR NOT NULL,
+    run_date DATE NOT NULL,
+    user_pseudonym VARCHAR NOT NULL,
+    score DOUBLE,
+    rank BIGINT NOT NULL,
+    reason_codes VARCHAR,             -- JSON array of strings
+    channel VARCHAR,
+    offer VARCHAR,
+    "group" VARCHAR NOT NULL,         -- TARGET or HOLDOUT
+    score_band INTEGER,
+    PRIMARY KEY (campaign, run_date, user_pseudonym)
+);
+CREATE TABLE IF NOT EXISTS campaigns.suppression_count (
+    campaign VARCHAR NOT NULL,
+    run_date DATE NOT NULL,
+    step_order INTEGER NOT NULL,
+    step VARCHAR NOT NULL,            -- eligible, a suppression reason, selected, TARGET, HOLDOUT
+    removed_count BIGINT,
+    remaining_count BIGINT,
+    PRIMARY KEY (campaign, run_date, step_order)
+);
+CREATE TABLE IF NOT EXISTS audit.campaign_export (
+    export_id VARCHAR NOT NULL,
+    campaign VARCHAR NOT NULL,
+    run_date DATE NOT NULL,
+    file_format VARCHAR NOT NULL,
+    file_path VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    manifest_path VARCHAR NOT NULL,
+    row_count BIGINT,
+    target_row_count BIGINT,
+    holdout_row_count BIGINT,
+    dropped_count BIGINT,             -- list rows left out at export (do-not-disturb now, no current number)
+    exported_by VARCHAR NOT NULL,
+    exported_at TIMESTAMP NOT NULL
+);
+"""
+
 
 class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse file."""
@@ -71,7 +136,7 @@ def connect(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConne
     except duckdb.IOException as exc:
         raise WarehouseBusy(f"{path} is in use by another process: {str(exc).splitlines()[0]}") from None
     if not read_only:
-        con.execute(AUDIT_DDL)
+        con.execute(AUDIT_DDL + CAMPAIGN_DDL)
     return con
 
 

@@ -31,4 +31,14 @@ Labels are drawn from the probabilities written to truth/ (spec §6, §7): the �
 eligible user at the end of month M decides a stable order in M+1; the "bad" probability of each new
 user of month J, fixed at the start of J+2, decides a default that shows as 30+ overdue days with
 arrears of 1,000 fen or more in a bill of J+2..J+5; the content truth is the preference vector of M+1.
+
+Continuing a delivery
+---------------------
+`vasmart generate --continue-days N` appends N daily batches to a landing area the generator wrote: it
+replays the generation recorded in synth/generation.json (same seed, same draws; the replayed records of
+the delivered batches are only counted against their control files) and goes on day by day from the last
+batch (a "cut"; a month cut there is simulated in pieces, the later ones without new joiners). Campaign
+contacts written back to the campaign database at the cut become responses drawn with their own generator
+(`response.py`): a contacted user responds with the configured uplift within the campaign's response
+window; HOLDOUT users behave as everyone else. Same landing area, lists and uplift: same bytes.
 """

@@ -9,6 +9,7 @@ independent, so memory stays bounded and blocks can run in parallel processes.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from vasmart.synth.catalogue import Catalogue
 from vasmart.synth.charging import NEVER, QUICK_CANCEL_SECONDS, monthly_charge
 from vasmart.synth.identity import NumberPool, contact_numbers, imei_from
 from vasmart.synth.population import draw_traits, names_for
+from vasmart.synth.response import Responses
 from vasmart.synth.usage import MonthAccumulator, day_records, monthly_totals
 
 NEVER_DAY = 10**9
@@ -85,8 +87,11 @@ class World:
 class BlockSimulation:
     """Simulates one block of subscribers and writes its records to a sink."""
 
-    def __init__(self, world: World, block: int, n_users: int, sink: Sink):
+    def __init__(self, world: World, block: int, n_users: int, sink: Sink, responses: Responses | None = None):
         self.w, self.cat, self.sink, self.block = world, world.catalogue, sink, block
+        # continuation segments: the days after which later deliveries were appended, and what campaign
+        # contacts made the contacted users do from then on
+        self.responses = responses if responses is not None else Responses.none()
         self.rng = np.random.default_rng([world.seed, block, 20_090_517])
         self.n_services = len(self.cat.services)
         self.mn_services = np.flatnonzero(self.cat.service_is_newspaper)
@@ -141,6 +146,8 @@ class BlockSimulation:
             "arrears_acc": np.zeros(n, "int64"),
             "late_prev": np.zeros(n, "int64"),
             "cured": np.zeros(n, bool),
+            "prev_plan": traits["plan"].copy(),
+            "plan_day": np.full(n, -NEVER_DAY, "int64"),  # first day of the current plan (a migration)
             "prev_tac": traits["tac"].copy(),
             "prev_serial": traits["imei_serial"].copy(),
             "change_t": np.full(n, NEVER, "int64"),
@@ -204,29 +211,46 @@ class BlockSimulation:
 
     # ------------------------------------------------------------------ the timeline
     def run(self) -> None:
-        """Simulate every month of the timeline and write everything the block's users produce."""
+        """Simulate every month of the timeline and write everything the block's users produce.
+
+        A month is simulated in pieces split at the continuation cuts (the days after which a later run
+        appended deliveries): the first piece plans the whole month and simulates its days up to the cut,
+        exactly as the run that ended there did; later pieces go on day by day after the contacts of the
+        campaigns sent at the cut are turned into responses. Without cuts a month is one piece.
+        """
         months = self.w.timeline.months
         for month in months:
             started = time.perf_counter()
             full_last = _full_last_day(month)
-            self._begin_month(month, full_last)
-            self._plan_status(month, full_last)
-            self._plan_handsets(month, full_last)
-            self._plan_vas(month, full_last)
-            if month.index == 0:
-                self._emit_go_live_sync(month)
-            self._emit_orders(month, full_last)
-            if month.is_history:
-                self._history_month(month)
-            else:
-                self._daily_month(month)
-            self._emit_complaints(month, full_last)
-            self._emit_snapshots(month)
+            ends = [c for c in self.responses.cuts if month.first_day <= c < month.last_day] + [month.last_day]
+            start = month.first_day
+            for i, end in enumerate(ends):
+                piece = dataclasses.replace(month, last_day=end)
+                if i == 0:
+                    self._begin_month(piece, full_last)
+                    self._plan_status(piece, full_last)
+                    self._plan_handsets(piece, full_last)
+                    self._plan_vas(piece, full_last)
+                    if month.index == 0:
+                        self._emit_go_live_sync(piece)
+                    self._emit_orders(piece, full_last)
+                    if month.is_history:
+                        self._history_month(piece)
+                        self._emit_snapshots(start, piece.last_day)
+                    else:
+                        self._daily_month(piece)  # writes each batch's snapshot at its last day
+                    self._emit_complaints(piece, full_last)
+                else:
+                    self._daily_month(piece, start)
+                if end in self.responses.cuts:
+                    self.responses.open(self, end)
+                start = end + 1
             complete = month.last_day == full_last
             if complete:
                 self._close_complete_month(month, full_last)
             self._roll_month(month, full_last)
             self.timings["history_months" if month.is_history else "daily_months"] += time.perf_counter() - started
+        self.responses.write_truth(self)
 
     def _begin_month(self, month: Month, full_last: int) -> None:
         u = self.u
@@ -635,13 +659,18 @@ class BlockSimulation:
         self._emit_monthly_imei(month, lo, hi)
         self.acc = None
 
-    def _daily_month(self, month: Month) -> None:
+    def _daily_month(self, month: Month, start: int | None = None) -> None:
+        """Simulate the days from `start` (default: the month's first) to the month's last day."""
         u, cat = self.u, self.cat
-        acc = MonthAccumulator(len(u["uid"]))
+        if start is None or start == month.first_day:
+            start = month.first_day
+            self.acc = MonthAccumulator(len(u["uid"]))
+        acc = self.acc
         fee_per_msg = np.where(cat.services["fee_type"].to_numpy() == "02", cat.service_fee, 0)
         imei_days: list[tuple[np.ndarray, ...]] = []
-        for day in range(month.first_day, month.last_day + 1):
+        for day in range(start, month.last_day + 1):
             started = time.perf_counter()
+            self.responses.apply(self, day)
             status, _ = self._status_on(day)
             users = np.flatnonzero((status == NORMAL) & (u["join_day"] <= day))
             d = self._deliveries_of_day(day)
@@ -661,8 +690,10 @@ class BlockSimulation:
             if day == month.last_day or self.w.batch_of_day[day + 1 - self.w.timeline.first_day] != batch_index:
                 self._write_imei(*_merge_pairs(imei_days))
                 imei_days = []
+                # the day's state is final once the day is simulated (a campaign response may change a
+                # status or a plan on a later day of the month)
+                self._emit_snapshots(day, day)
             self.timings[f"batch_{self.w.batch_names[batch_index]}"] += time.perf_counter() - started
-        self.acc = acc
 
     def _write_cdrs(self, day: int, rec) -> None:
         u, codes = self.u, self.w.codes
@@ -814,16 +845,17 @@ class BlockSimulation:
             self._write_by_time("CRM_COMPLAINT", second, closed[later])
 
     # ------------------------------------------------------------------ snapshots, month end, truth
-    def _emit_snapshots(self, month: Month) -> None:
+    def _emit_snapshots(self, first: int, last: int) -> None:
+        """BOSS_USER snapshots of the batches ending between days `first` and `last`."""
         u, cat, codes = self.u, self.cat, self.w.codes
         for batch in self.w.timeline.batches:
             day = batch.period_end
-            if not (month.first_day <= day <= month.last_day):
+            if not (first <= day <= last):
                 continue
             status, status_day = self._status_on(day)
             rows = np.flatnonzero((u["join_day"] <= day) & ((status != CANCELLED) | (day - status_day <= 90)))
             st = status[rows]
-            plan = u["plan"][rows]
+            plan = np.where(day >= u["plan_day"][rows], u["plan"][rows], u["prev_plan"][rows])
             reason = u["cancel_reason"][rows]
             self.sink.write(batch.name, "BOSS_USER", pa.table({
                 "user_id": u["uid"][rows],

@@ -18,14 +18,16 @@
 {%- endmacro %}
 
 {#- Whole calendar months from one date to a later one (a month counts once its day of month is reached:
-    2026-01-15 to 2026-03-14 is 1, to 2026-03-15 is 2); 0 when the end is not later. -#}
+    2026-01-15 to 2026-03-14 is 1, to 2026-03-15 is 2); 0 when the end is not later; NULL if either is NULL. -#}
 {% macro completed_months(from_date, to_date) -%}
-    greatest(
-        (extract(year from {{ to_date }}) * 12 + extract(month from {{ to_date }}))
-        - (extract(year from {{ from_date }}) * 12 + extract(month from {{ from_date }}))
-        - case when extract(day from {{ to_date }}) < extract(day from {{ from_date }}) then 1 else 0 end,
-        0
-    )
+    case
+        when {{ from_date }} is not null and {{ to_date }} is not null then greatest(
+            (extract(year from {{ to_date }}) * 12 + extract(month from {{ to_date }}))
+            - (extract(year from {{ from_date }}) * 12 + extract(month from {{ from_date }}))
+            - case when extract(day from {{ to_date }}) < extract(day from {{ from_date }}) then 1 else 0 end,
+            0
+        )
+    end
 {%- endmacro %}
 
 {#- A month's position on a continuous month axis (year * 12 + month), for window frames over months. -#}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pipeline_home import BuiltHome, copy_of_built_home
 from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
+from vasmart.publish import scan_personal_numbers
 from vasmart.reference.number_operators import classify_number
 
 MARTS = ("dim_subscriber", "fct_subscriber_month", "customer_view")
@@ -52,8 +52,6 @@ UNIT_TESTS = ("test_int_customer_months_completeness_and_usage_source",
               "test_int_subscriber_months_trended_averages_and_trends")
 INCREMENTAL = ("int_voice_cdrs_aggregated_by_batch", "int_vas_deliveries_aggregated_by_batch",
                "int_sms_vas_requests_aggregated_by_batch")
-MSISDN_SHAPED = re.compile(r"(?<!\d)1\d{10}(?!\d)")
-IMEI_SHAPED = re.compile(r"(?<!\d)\d{15,16}(?!\d)")
 
 
 def _raw(home: Path, interface: str) -> str:
@@ -97,6 +95,11 @@ class View:
 
 @pytest.fixture(scope="module")
 def view(pipeline) -> View:
+    return load_view(pipeline)
+
+
+def load_view(pipeline: BuiltHome) -> View:
+    """The marts of a built home and the raw-zone frames every test starts from."""
     home = pipeline.home
     with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
         marts = {m: con.execute(f"select * from marts.{m}").df() for m in MARTS}
@@ -177,13 +180,10 @@ def test_one_row_per_key(view):
 def test_marts_carry_no_personal_data(view):
     for mart in MARTS:
         assert not {c for c, _ in view.columns[mart]} & NOT_PUBLISHED, mart
-        frame = view.marts[mart]
-        assert frame["user_pseudonym"].str.fullmatch(r"[0-9a-f]{64}").all(), mart
-        for column, kind in view.columns[mart]:
-            if kind != "VARCHAR":
-                continue
-            values = frame[column].dropna().astype(str).unique()
-            assert not any(MSISDN_SHAPED.search(v) or IMEI_SHAPED.search(v) for v in values), (mart, column)
+        assert view.marts[mart]["user_pseudonym"].str.fullmatch(r"[0-9a-f]{64}").all(), mart
+    # the publication's own scanner, over every column cast to text (hex pseudonyms set aside)
+    with duckdb.connect(str(view.home.warehouse), read_only=True) as con:
+        assert scan_personal_numbers(con, "marts", list(MARTS), all_types=True) == []
     raw_users = set(view.listed["user_id"].astype(str))
     assert not raw_users & set(view.marts["dim_subscriber"]["user_pseudonym"])
 
@@ -360,7 +360,7 @@ def test_vas_held_counts_at_each_month_end(view):
             select months.month_start_date, o.user_id, o.service_code,
                    sum(case o.action when '1' then 1 when '2' then -1 end) as balance
             from {_raw(home, 'BOSS_VAS_ORDER')} o
-            join months on o.op_time < months.as_of_date + 1
+            join months on o.op_time < cast(months.as_of_date as date) + 1
             group by all)
         select net.user_id, net.month_start_date, count(*) as held,
                count(*) filter (where services.product_line = 'MOBILE_NEWSPAPER') as newspapers
@@ -528,11 +528,12 @@ def test_incremental_aggregates_rebuild_only_a_rewritten_batch(pipeline, tmp_pat
     before = _aggregates(home)
     last = max(p.name for p in (home / "landing").iterdir() if p.is_dir())
     last_date = pd.Timestamp(last)
+    # with the staging views, which a copied home still has pointing at the shared home's raw zone
     select = " ".join(INCREMENTAL)
 
     # the same batch ingested again: its partitions are written anew, the aggregates come out the same
     ingest_batch(Settings(home=home), home / "landing", last, "test-rerun")
-    build = run_vasmart(home, "build", "--select", select, key=copy.key)
+    build = run_vasmart(home, "build", "--select", f"tag:staging,resource_type:model {select}", key=copy.key)
     assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
     again = _aggregates(home)
     for model in INCREMENTAL:
@@ -547,7 +548,7 @@ def test_incremental_aggregates_rebuild_only_a_rewritten_batch(pipeline, tmp_pat
     before_voice, after_voice = df.rewrite_records(landing, "CDR_VOICE", lambda records: records[::2], batch=last)
     assert len(after_voice) < len(before_voice)
     ingest_batch(Settings(home=home), landing, last, "test-redelivery")
-    build = run_vasmart(home, "build", "--select", select, key=copy.key)
+    build = run_vasmart(home, "build", "--select", f"tag:staging,resource_type:model {select}", key=copy.key)
     assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
     voice = _aggregates(home)["int_voice_cdrs_aggregated_by_batch"]
     voice["batch_date"] = pd.to_datetime(voice["batch_date"])

@@ -2,7 +2,8 @@
 
 One number is classified by libphonenumber (the `phonenumbers` package): parsed as a Chinese national number,
 a valid mobile number takes its operator from libphonenumber's carrier data (CMCC, CUCC, CTCC, CBN), a valid
-fixed line is FIXED_LINE, and anything else (invalid, an SP access number 106..., a number abroad) is UNKNOWN.
+fixed line is FIXED_LINE, and anything else (invalid, an SP access number 106..., a number abroad, a shape CDRs
+do not write national numbers in) is UNKNOWN.
 
 Calling phonenumbers for every call record is too slow at scale (millions of CDRs a day), so
 `derive_prefixes()` turns that classification into disjoint prefix ranges, per national number shape (mobile:
@@ -32,7 +33,8 @@ from phonenumbers import PhoneNumberType, carrier
 SEED_PATH = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "number_prefix_operators.csv"
 # The SQL expands every range to this many digits and joins on them; a range needing more is an error here.
 MAX_PREFIX_DIGITS = 6
-# National number shapes: (first digit, lengths). Other shapes are never valid Chinese numbers.
+# The shapes of national numbers in CDRs: (first digit, lengths): mobiles, and numbers dialled with the trunk
+# prefix 0 (fixed lines with their area code, or mobiles). Numbers of other shapes are UNKNOWN.
 SHAPES = (("1", (11,)), ("0", (10, 11, 12)))
 OPERATOR_CODES = {
     "China Mobile": "CMCC",
@@ -82,10 +84,12 @@ def _classify_parsed(parsed: phonenumbers.PhoneNumber) -> str:
 def classify_number(number: str) -> str:
     """The class of one number as a CDR writes it: CMCC, CUCC, CTCC, CBN, FIXED_LINE or UNKNOWN.
 
-    libphonenumber's view of the number parsed as Chinese; a number with the international prefix 00 (abroad,
-    or a domestic number re-dialled through it) or with anything but digits is UNKNOWN.
+    libphonenumber's view of the number parsed as Chinese, for the shapes in which CDRs write national numbers
+    (SHAPES: 11 digits from 1; 10 to 12 digits from the trunk prefix 0). Any other shape is UNKNOWN: a number
+    with the international prefix 00 (abroad, or a domestic one re-dialled through it), an SP access number
+    (106...), a short or local number, or one with anything but digits.
     """
-    if not number.isdigit() or number.startswith("00"):
+    if not in_covered_shape(number) or number.startswith("00"):
         return UNKNOWN
     try:
         parsed = phonenumbers.parse(number, "CN")
@@ -94,6 +98,11 @@ def classify_number(number: str) -> str:
     if parsed.country_code != 86:
         return UNKNOWN
     return _classify_parsed(parsed)
+
+
+def in_covered_shape(number: str) -> bool:
+    """The number is all digits, of a first digit and a length the table covers (SHAPES)."""
+    return number.isdigit() and any(number.startswith(first) and len(number) in lengths for first, lengths in SHAPES)
 
 
 def _classify_national(number: str) -> str:

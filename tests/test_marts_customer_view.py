@@ -565,3 +565,28 @@ def test_incremental_aggregates_rebuild_only_a_rewritten_batch(pipeline, tmp_pat
     assert voice.loc[voice["batch_date"] == last_date, "voice_calls"].sum() == recount
     assert recount < old.loc[old["batch_date"] == last_date, "voice_calls"].sum()
     shutil.rmtree(home, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ notebook
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01-customer-view.py"
+
+
+def test_the_customer_view_notebook_runs_on_the_published_copy(pipeline, tmp_path, monkeypatch):
+    import jupytext
+    from nbclient import NotebookClient
+
+    copy = copy_of_built_home(pipeline, tmp_path / "home")
+    published = run_vasmart(copy.home, "publish", key=copy.key)
+    assert published.returncode == 0, published.stderr[-3000:]
+    monkeypatch.setenv("VASMART_ANALYTICS_DB", str(copy.home / "analytics.duckdb"))
+    notebook = jupytext.read(NOTEBOOK)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises on any cell error
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 8
+    printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert f"reading {copy.home / 'analytics.duckdb'}" in printed
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        rows = con.execute("select count(*) from marts.customer_view").fetchone()[0]
+    assert f"customer_view rows: {rows}" in printed
+    shutil.rmtree(copy.home, ignore_errors=True)

@@ -6,7 +6,7 @@ the interface spec's definitions, independently of the dbt models: the populatio
 BOSS_USER snapshots, the usage from BASS_USAGE (history months) and the CDR detail (the month in progress), the
 off-net share with phonenumbers itself on a sample of users, VAS holdings from the order history, and so on.
 One test works on a private copy: a batch ingested again, then redelivered with fewer calls, rebuilds only that
-batch of the incremental aggregates.
+batch of the incremental aggregates; another pseudonym key rehashes every user.
 """
 
 from __future__ import annotations
@@ -520,7 +520,7 @@ def _aggregates(home: Path) -> dict[str, pd.DataFrame]:
         return {m: con.execute(f"select * from intermediate.{m} order by all").df() for m in INCREMENTAL}
 
 
-def test_incremental_aggregates_rebuild_only_a_rewritten_batch(pipeline, tmp_path):
+def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     from vasmart.ingest import ingest_batch
 
     copy = copy_of_built_home(pipeline, tmp_path / "home")
@@ -564,6 +564,21 @@ def test_incremental_aggregates_rebuild_only_a_rewritten_batch(pipeline, tmp_pat
         where v.batch_date = '{last}' and v.call_type in ('MOC', 'MTC')""").fetchone()[0]
     assert voice.loc[voice["batch_date"] == last_date, "voice_calls"].sum() == recount
     assert recount < old.loc[old["batch_date"] == last_date, "voice_calls"].sum()
+
+    # pseudonyms are hashed once per user, and all again under another key
+    def pseudonyms() -> dict[int, str]:
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            return dict(con.execute("select user_id, user_pseudonym from intermediate.int_users_pseudonymized")
+                        .fetchall())
+
+    original = pseudonyms()
+    assert original and all(copy.pseudonym(u) == p for u, p in original.items())
+    for key in ("another-key-for-the-same-users", copy.key):
+        build = run_vasmart(home, "build", "--select", "int_users_pseudonymized", key=key)
+        assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
+        rehashed = pseudonyms()
+        assert rehashed.keys() == original.keys()
+        assert all(BuiltHome(home, key, {}).pseudonym(u) == p for u, p in rehashed.items()), key
     shutil.rmtree(home, ignore_errors=True)
 
 

@@ -375,8 +375,8 @@ def test_vas_held_counts_at_each_month_end(view):
     assert (merged["held_newspaper_count"] == merged["newspapers"].fillna(0)).all()
     assert merged["held_newspaper_count"].sum() > 0
     cv = view.marts["customer_view"].merge(held, on=["user_pseudonym", "month_start_date"], how="left")
-    active = cv[cv["is_active_in_month"]]
-    assert (active["held_newspaper_count"] == active["newspapers"].fillna(0)).all()
+    assert (cv["held_vas_count"] == cv["held"].fillna(0)).all()
+    assert (cv["held_newspaper_count"] == cv["newspapers"].fillna(0)).all()
 
 
 def test_vas_use_by_category(view):

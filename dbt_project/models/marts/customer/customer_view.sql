@@ -3,8 +3,9 @@
     END of the month, for every user whose status at that month end is known (listed in the month's as-of
     BOSS_USER snapshot). Four attribute groups — basic, voice, handset, data services — with the month's values,
     3-month averages and trends. Months without an active subscription (cancelled before the month began, still
-    listed) have NULL usage. The month in progress is there with is_month_complete false, its usage to
-    as_of_date. Users by keyed pseudonym only. A table (pseudonyms).
+    listed) have NULL usage; the VAS held at month end and the month's orders and cancels count for every row.
+    The month in progress is there with is_month_complete false, its usage to as_of_date. Users by keyed
+    pseudonym only. A table (pseudonyms).
 -#}
 {%- set categories = ['news', 'sports', 'finance', 'entertainment', 'music', 'games', 'life', 'education'] -%}
 {%- set trended = ['voice_calls', 'voice_minutes', 'sms_count', 'gprs_mb', 'vas_use_count', 'active_days'] -%}
@@ -32,6 +33,12 @@ measured as (
 trended as (
 
     select * from {{ ref('int_subscriber_months_trended') }}
+
+),
+
+holdings as (
+
+    select * from {{ ref('int_vas_holdings_at_month_end') }}
 
 ),
 
@@ -101,10 +108,10 @@ final as (
         measured.gprs_overflow_mb,
         measured.is_gprs_overflow,
         measured.active_days,
-        measured.held_vas_count,
-        measured.held_newspaper_count,
-        measured.vas_order_count,
-        measured.vas_cancel_count,
+        coalesce(holdings.held_vas_count, 0) as held_vas_count,
+        coalesce(holdings.held_newspaper_count, 0) as held_newspaper_count,
+        coalesce(holdings.vas_order_count, 0) as vas_order_count,
+        coalesce(holdings.vas_cancel_count, 0) as vas_cancel_count,
         measured.vas_use_count,
         {% for category in categories -%}
         measured.{{ category }}_use_count,
@@ -130,6 +137,9 @@ final as (
     left join trended
         on subscribers.user_id = trended.user_id
         and subscribers.month_start_date = trended.month_start_date
+    left join holdings
+        on subscribers.user_id = holdings.user_id
+        and subscribers.month_start_date = holdings.month_start_date
 
 )
 

@@ -6,7 +6,8 @@ the interface spec's definitions, independently of the dbt models: the populatio
 BOSS_USER snapshots, the usage from BASS_USAGE (history months) and the CDR detail (the month in progress), the
 off-net share with phonenumbers itself on a sample of users, VAS holdings from the order history, and so on.
 One test works on a private copy: a batch ingested again, then redelivered with fewer calls, rebuilds only that
-batch of the incremental aggregates; another pseudonym key rehashes every user.
+batch of the per-batch aggregates and only its month of the marts, as a full rebuild would give them; another
+pseudonym key rehashes every user and every month.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def test_marts_are_public_under_contract_and_documented(view):
     for column in ("has_mms", "has_wap", "is_dnd", "is_capital", "is_rejoin", "is_month_complete"):
         assert types["customer_view"][column] == "BOOLEAN", column
     for column, kind in types["customer_view"].items():  # features: numeric, boolean or short text
-        assert kind in ("VARCHAR", "BOOLEAN", "DATE", "INTEGER", "BIGINT", "DOUBLE"), (column, kind)
+        assert kind in ("VARCHAR", "BOOLEAN", "DATE", "INTEGER", "BIGINT", "DOUBLE", "TIMESTAMP"), (column, kind)
 
 
 def test_one_row_per_key(view):
@@ -515,70 +516,95 @@ def test_dim_subscriber_holds_each_users_latest_state(view):
 
 
 # ------------------------------------------------------------------------------------------------ incremental
-def _aggregates(home: Path) -> dict[str, pd.DataFrame]:
+# Everything the customer marts are built from, models only (the shared build ran the tests); a copied home's
+# staging views still point at the shared home's raw zone, so they are built again too.
+UPSTREAM = "+path:models/marts/customer,resource_type:model"
+CUSTOMER_MODELS = "path:models/intermediate/customer path:models/marts/customer"
+
+
+def _tables(home: Path, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return {m: con.execute(f"select * from intermediate.{m} order by all").df() for m in INCREMENTAL}
+        return {n: con.execute(f"select * from {n} order by all").df() for n in names}
+
+
+def _values(frame: pd.DataFrame) -> pd.DataFrame:
+    lineage = {"partition_written_at", "inputs_written_at"}
+    return frame[[c for c in frame.columns if c not in lineage]].reset_index(drop=True)
+
+
+def _build(copy: BuiltHome, *args: str, key: str | None = None) -> None:
+    build = run_vasmart(copy.home, "build", *args, key=key or copy.key)
+    assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
 
 
 def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     from vasmart.ingest import ingest_batch
 
     copy = copy_of_built_home(pipeline, tmp_path / "home")
-    home = copy.home
-    before = _aggregates(home)
-    last = max(p.name for p in (home / "landing").iterdir() if p.is_dir())
-    last_date = pd.Timestamp(last)
-    # with the staging views, which a copied home still has pointing at the shared home's raw zone
-    select = " ".join(INCREMENTAL)
+    home, landing = copy.home, copy.home / "landing"
+    aggregates = tuple(f"intermediate.{m}" for m in INCREMENTAL)
+    marts = tuple(f"marts.{m}" for m in ("fct_subscriber_month", "customer_view"))
+    before = _tables(home, aggregates + marts)
+    last = max(p.name for p in landing.iterdir() if p.is_dir())
+    last_date, month = pd.Timestamp(last), pd.Timestamp(last[:6] + "01")
 
-    # the same batch ingested again: its partitions are written anew, the aggregates come out the same
-    ingest_batch(Settings(home=home), home / "landing", last, "test-rerun")
-    build = run_vasmart(home, "build", "--select", f"tag:staging,resource_type:model {select}", key=copy.key)
-    assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
-    again = _aggregates(home)
-    for model in INCREMENTAL:
-        old, new = before[model], again[model]
-        values = [c for c in old.columns if c != "partition_written_at"]
-        pd.testing.assert_frame_equal(old[values], new[values], obj=model)
-        changed = old["partition_written_at"] != new["partition_written_at"]
-        assert set(pd.to_datetime(new.loc[changed, "batch_date"])) == {last_date}, model
+    # the same batch ingested again: its partitions are written anew, the results come out the same
+    ingest_batch(Settings(home=home), landing, last, "test-rerun")
+    _build(copy, "--select", UPSTREAM)
+    again = _tables(home, aggregates + marts)
+    for name in aggregates + marts:
+        pd.testing.assert_frame_equal(_values(before[name]), _values(again[name]), obj=name)
+    for name in aggregates:
+        changed = before[name]["partition_written_at"] != again[name]["partition_written_at"]
+        assert set(pd.to_datetime(again[name].loc[changed, "batch_date"])) == {last_date}, name
+    for name in marts:  # only the month of the batch was rebuilt
+        changed = before[name]["inputs_written_at"] != again[name]["inputs_written_at"]
+        assert changed.any() and set(pd.to_datetime(again[name].loc[changed, "month_start_date"])) == {month}, name
 
-    # a redelivery of that batch with every other voice call dropped replaces that batch's rows only
-    landing = home / "landing"
+    # a redelivery of that batch with every other voice call dropped: that batch and its month change, no other
     before_voice, after_voice = df.rewrite_records(landing, "CDR_VOICE", lambda records: records[::2], batch=last)
     assert len(after_voice) < len(before_voice)
     ingest_batch(Settings(home=home), landing, last, "test-redelivery")
-    build = run_vasmart(home, "build", "--select", f"tag:staging,resource_type:model {select}", key=copy.key)
-    assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
-    voice = _aggregates(home)["int_voice_cdrs_aggregated_by_batch"]
-    voice["batch_date"] = pd.to_datetime(voice["batch_date"])
-    old = before["int_voice_cdrs_aggregated_by_batch"]
-    old["batch_date"] = pd.to_datetime(old["batch_date"])
-    values = [c for c in old.columns if c != "partition_written_at"]
-    pd.testing.assert_frame_equal(old[old["batch_date"] != last_date][values].reset_index(drop=True),
-                                  voice[voice["batch_date"] != last_date][values].reset_index(drop=True))
-    recount = duckdb.connect().execute(f"""
-        with holdings as ({_holdings(home)})
-        select count(*) from {_raw(home, 'CDR_VOICE')} v join holdings h
-          on v.msisdn = h.msisdn and v.start_time >= h.valid_from and (h.valid_to is null or v.start_time < h.valid_to)
-        where v.batch_date = '{last}' and v.call_type in ('MOC', 'MTC')""").fetchone()[0]
-    assert voice.loc[voice["batch_date"] == last_date, "voice_calls"].sum() == recount
-    assert recount < old.loc[old["batch_date"] == last_date, "voice_calls"].sum()
+    _build(copy, "--select", UPSTREAM)
+    redelivered = _tables(home, aggregates + marts)
+    voice = redelivered["intermediate.int_voice_cdrs_aggregated_by_batch"]
+    old = before["intermediate.int_voice_cdrs_aggregated_by_batch"]
+    pd.testing.assert_frame_equal(_values(old[pd.to_datetime(old["batch_date"]) != last_date]),
+                                  _values(voice[pd.to_datetime(voice["batch_date"]) != last_date]))
+    with duckdb.connect() as con:
+        recount = con.execute(f"""
+            with holdings as ({_holdings(home)})
+            select count(*) from {_raw(home, 'CDR_VOICE')} v join holdings h
+              on v.msisdn = h.msisdn and v.start_time >= h.valid_from
+             and (h.valid_to is null or v.start_time < h.valid_to)
+            where v.batch_date = '{last}' and v.call_type in ('MOC', 'MTC')""").fetchone()[0]
+    assert voice.loc[pd.to_datetime(voice["batch_date"]) == last_date, "voice_calls"].sum() == recount
+    assert recount < old.loc[pd.to_datetime(old["batch_date"]) == last_date, "voice_calls"].sum()
+    for name in marts:
+        old_mart, new_mart = before[name], redelivered[name]
+        pd.testing.assert_frame_equal(_values(old_mart[old_mart["month_start_date"] < month]),
+                                      _values(new_mart[new_mart["month_start_date"] < month]), obj=name)
+        assert (new_mart.loc[new_mart["month_start_date"] == month, "voice_calls"].sum()
+                < old_mart.loc[old_mart["month_start_date"] == month, "voice_calls"].sum()), name
 
-    # pseudonyms are hashed once per user, and all again under another key
-    def pseudonyms() -> dict[int, str]:
-        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-            return dict(con.execute("select user_id, user_pseudonym from intermediate.int_users_pseudonymized")
-                        .fetchall())
+    # the incremental result is what a full rebuild gives
+    _build(copy, "--select", CUSTOMER_MODELS, "--full-refresh")
+    rebuilt = _tables(home, aggregates + marts)
+    for name in aggregates + marts:
+        pd.testing.assert_frame_equal(_values(redelivered[name]), _values(rebuilt[name]), obj=name)
 
-    original = pseudonyms()
-    assert original and all(copy.pseudonym(u) == p for u, p in original.items())
-    for key in ("another-key-for-the-same-users", copy.key):
-        build = run_vasmart(home, "build", "--select", "int_users_pseudonymized", key=key)
-        assert build.returncode == 0, build.stderr[-3000:] + build.stdout[-3000:]
-        rehashed = pseudonyms()
-        assert rehashed.keys() == original.keys()
-        assert all(BuiltHome(home, key, {}).pseudonym(u) == p for u, p in rehashed.items()), key
+    # pseudonyms are hashed once per user; another key rehashes every user and rebuilds every month of the marts
+    other = "another-key-for-the-same-users"
+    _build(copy, "--select", CUSTOMER_MODELS, key=other)
+    rekeyed = _tables(home, ("intermediate.int_users_pseudonymized",) + marts)
+    hashed = rekeyed["intermediate.int_users_pseudonymized"]
+    assert len(hashed) == hashed["user_id"].nunique() > 0
+    other_home = BuiltHome(home, other, {})
+    assert (hashed["user_pseudonym"] == hashed["user_id"].map(other_home.pseudonym)).all()
+    expected = set(hashed["user_pseudonym"])
+    for name in marts:
+        assert set(rekeyed[name]["user_pseudonym"]) <= expected, name
+        assert len(rekeyed[name]) == len(rebuilt[name]), name
     shutil.rmtree(home, ignore_errors=True)
 
 

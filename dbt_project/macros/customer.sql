@@ -34,3 +34,40 @@
 {% macro month_index(month_date) -%}
     (extract(year from {{ month_date }}) * 12 + extract(month from {{ month_date }}))
 {%- endmacro %}
+
+{#- The first month an incremental-by-month customer model must (re)build: on a full build every month; on an
+    incremental run the first month of int_customer_months (`months`) whose inputs_written_at differs from the
+    one the model's rows of that month were built from (or that has no rows yet): that month and every later
+    one are rebuilt (delete+insert on month_start_date). With `pseudonyms` (a relation of user_pseudonym), a
+    model whose stored pseudonyms are not those of the current key is rebuilt entirely. -#}
+{% macro first_month_to_build(months, pseudonyms=none) -%}
+    {%- if is_incremental() -%}
+    (
+        select
+            {% if pseudonyms is not none -%}
+            case
+                when exists (select 1 from {{ this }}) and not exists (
+                    select 1 from {{ pseudonyms }}
+                    where user_pseudonym = (select user_pseudonym from {{ this }} limit 1)
+                ) then cast('1900-01-01' as date)
+                else coalesce(min(months.month_start_date), cast('9999-12-31' as date))
+            end
+            {%- else -%}
+            coalesce(min(months.month_start_date), cast('9999-12-31' as date))
+            {%- endif %}
+        from {{ months }} as months
+        left join (
+            select month_start_date, max(inputs_written_at) as inputs_written_at
+            from {{ this }}
+            group by month_start_date
+        ) as built
+            on months.month_start_date = built.month_start_date
+        where built.month_start_date is null
+            or months.inputs_written_at is null
+            or built.inputs_written_at is null
+            or built.inputs_written_at <> months.inputs_written_at
+    )
+    {%- else -%}
+    cast('1900-01-01' as date)
+    {%- endif -%}
+{%- endmacro %}

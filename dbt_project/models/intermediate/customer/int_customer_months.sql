@@ -7,7 +7,15 @@
     a month whose summary has been delivered (usage_source BASS: the history months, and a month closed by its
     month-end batch) and from the CDR detail otherwise (CDR: the month in progress, known to as_of_date).
     usage_day_count is the number of days the month's usage covers (to as_of_date).
+
+    inputs_written_at: the latest time any raw-zone partition of the month's batches was written (every
+    interface the customer view reads; int_lake_partitions_listed). The customer models incremental by month rebuild
+    every month from the first one whose value differs from what they were built from: a new daily batch
+    rebuilds the month in progress, a month-end batch closes its month, a redelivered old batch rebuilds its
+    month and the ones after it (holdings carry forward, trends look back two months). NULL (rebuild every
+    month) where partition times are not available.
 -#}
+
 {{ config(materialized='table') }}
 
 with
@@ -41,6 +49,24 @@ months as (
 
 ),
 
+partitions as (
+
+    select * from {{ ref('int_lake_partitions_listed') }}
+
+),
+
+inputs_written as (
+
+    select
+        cast({{ dbt.date_trunc('month', 'batch_date') }} as date) as month_start_date,
+        -- NULL as soon as one partition has no time: the month is then always rebuilt
+        case when count(*) = count(partition_written_at) then max(partition_written_at) end as inputs_written_at
+
+    from partitions
+    group by 1
+
+),
+
 bass_months as (
 
     select distinct cast({{ yyyymm_to_date('stat_month') }} as date) as month_start_date from bass_usage
@@ -54,11 +80,14 @@ bounded as (
         cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'months.month_start_date')) }} as date)
             as month_end_date,
         months.as_of_date,
-        bass_months.month_start_date is not null as has_bass_usage
+        bass_months.month_start_date is not null as has_bass_usage,
+        inputs_written.inputs_written_at
 
     from months
     left join bass_months
         on months.month_start_date = bass_months.month_start_date
+    left join inputs_written
+        on months.month_start_date = inputs_written.month_start_date
 
 ),
 
@@ -81,7 +110,10 @@ final as (
         cast({{ dbt.datediff('month_start_date', 'as_of_date', 'day') }} + 1 as integer) as usage_day_count,
 
         ---------- booleans
-        as_of_date = month_end_date as is_month_complete
+        as_of_date = month_end_date as is_month_complete,
+
+        ---------- lineage
+        inputs_written_at
 
     from bounded
 

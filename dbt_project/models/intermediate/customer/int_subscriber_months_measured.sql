@@ -13,6 +13,7 @@
     and unknown numbers apart) and roaming. Pushes received and failed (VAS_DELIVERY) exist for every month.
     Data package: use against the plan's monthly quota (plan as of the month end), overflow beyond it (all use
     is overflow on a plan with no data package, quota 0), in KB as BASS counts them, shown in MB (1 MB = 1024 KB).
+    Incremental by month like int_subscribers_at_month_end.
 -#}
 {%- set base_measures = ['voice_calls', 'voice_moc_calls', 'voice_seconds', 'distinct_contacts', 'sms_mo', 'sms_mt',
                          'gprs_sessions', 'gprs_kb', 'active_days'] -%}
@@ -20,13 +21,19 @@
                            'roaming_calls', 'national_roaming_calls', 'international_roaming_calls',
                            'roaming_seconds'] -%}
 {%- set categories = ['NEWS', 'SPORTS', 'FINANCE', 'ENTERTAINMENT', 'MUSIC', 'GAMES', 'LIFE', 'EDUCATION'] -%}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='month_start_date',
+    on_schema_change='fail'
+) }}
 
 with
 
 months as (
 
     select * from {{ ref('int_customer_months') }}
+    where month_start_date >= {{ first_month_to_build(ref('int_customer_months')) }}
 
 ),
 
@@ -92,7 +99,8 @@ population as (
         subscribers.gprs_quota_mb,
         months.usage_source,
         months.usage_day_count,
-        months.is_month_complete
+        months.is_month_complete,
+        months.inputs_written_at
 
     from subscribers
     inner join months
@@ -135,6 +143,7 @@ voice_monthly as (
         sum({{ measure }}) as {{ measure }}{{ ',' if not loop.last }}
         {% endfor %}
     from voice_batches
+    where month_start_date >= (select min(month_start_date) from months)
     group by user_id, month_start_date
 
 ),
@@ -156,6 +165,7 @@ delivery_monthly as (
         sum(terminal_failed_count) as terminal_failed_count
 
     from delivery_batches
+    where month_start_date >= (select min(month_start_date) from months)
     group by user_id, month_start_date
 
 ),
@@ -314,7 +324,10 @@ final as (
         cast(coalesce(delivery_monthly.delivery_count, 0) as bigint) as vas_delivery_count,
         cast(coalesce(delivery_monthly.received_count, 0) as bigint) as vas_delivery_received_count,
         cast(coalesce(delivery_monthly.failed_count, 0) as bigint) as vas_delivery_failed_count,
-        cast(coalesce(delivery_monthly.terminal_failed_count, 0) as bigint) as vas_delivery_terminal_failed_count
+        cast(coalesce(delivery_monthly.terminal_failed_count, 0) as bigint) as vas_delivery_terminal_failed_count,
+
+        ---------- lineage
+        chosen.inputs_written_at
 
     from chosen
     left join voice_monthly

@@ -11,14 +11,23 @@
     as-of batch, and the handset in use at the as-of instant (int_user_handsets_historized, described by
     REF_TAC; NULL when no IMEI was ever seen for the user). is_active_in_month: the subscription existed on at
     least one day of the month (joined by its end, not cancelled before its start); suspended counts as active.
+
+    Incremental by month (delete+insert on month_start_date): a run rebuilds the months from the first one whose
+    raw-zone inputs changed (macro first_month_to_build, int_customer_months.inputs_written_at).
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='month_start_date',
+    on_schema_change='fail'
+) }}
 
 with
 
 months as (
 
     select * from {{ ref('int_customer_months') }}
+    where month_start_date >= {{ first_month_to_build(ref('int_customer_months')) }}
 
 ),
 
@@ -58,6 +67,7 @@ listed as (
         months.month_start_date,
         months.as_of_date,
         months.as_of_at,
+        months.inputs_written_at,
         users.user_id,
         users.brand_code,
         users.plan_code,
@@ -146,7 +156,10 @@ final as (
             and with_handset.handset_first_seen_at
                 >= cast({{ dbt.dateadd('month', -2, 'with_handset.month_start_date') }} as {{ dbt.type_timestamp() }}),
             false
-        ) as has_recent_handset_change
+        ) as has_recent_handset_change,
+
+        ---------- lineage
+        with_handset.inputs_written_at
 
     from with_handset
     left join regions

@@ -7,14 +7,21 @@
     orders are netted per calendar month once, then carried forward: a holding counts in every month from the
     month its running balance turns positive to the month it next changes. Orders in the month exclude
     system-made ones (action_reason 2: the go-live synchronisation); cancels count every reason.
+    Incremental by month like int_subscribers_at_month_end.
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='month_start_date',
+    on_schema_change='fail'
+) }}
 
 with
 
 months as (
 
     select * from {{ ref('int_customer_months') }}
+    where month_start_date >= {{ first_month_to_build(ref('int_customer_months')) }}
 
 ),
 
@@ -64,6 +71,7 @@ held as (
 
     select
         months.month_start_date,
+        months.inputs_written_at,
         balances.user_id,
         balances.service_code
 
@@ -80,6 +88,7 @@ held_counts as (
     select
         held.user_id,
         held.month_start_date,
+        max(held.inputs_written_at) as inputs_written_at,
         count(*) as held_vas_count,
         sum(case when services.is_mobile_newspaper then 1 else 0 end) as held_newspaper_count
 
@@ -95,6 +104,7 @@ activity as (
     select
         monthly_changes.user_id,
         monthly_changes.month_start_date,
+        max(months.inputs_written_at) as inputs_written_at,
         sum(monthly_changes.order_count) as vas_order_count,
         sum(monthly_changes.cancel_count) as vas_cancel_count
 
@@ -116,7 +126,10 @@ final as (
         cast(coalesce(held_counts.held_vas_count, 0) as integer) as held_vas_count,
         cast(coalesce(held_counts.held_newspaper_count, 0) as integer) as held_newspaper_count,
         cast(coalesce(activity.vas_order_count, 0) as integer) as vas_order_count,
-        cast(coalesce(activity.vas_cancel_count, 0) as integer) as vas_cancel_count
+        cast(coalesce(activity.vas_cancel_count, 0) as integer) as vas_cancel_count,
+
+        ---------- lineage
+        coalesce(held_counts.inputs_written_at, activity.inputs_written_at) as inputs_written_at
 
     from held_counts
     full outer join activity

@@ -5,16 +5,24 @@
     3-month averages and trends. Months without an active subscription (cancelled before the month began, still
     listed) have NULL usage; the VAS held at month end and the month's orders and cancels count for every row.
     The month in progress is there with is_month_complete false, its usage to as_of_date. Users by keyed
-    pseudonym only. A table (pseudonyms).
+    pseudonym only. Incremental by month like fct_subscriber_month.
 -#}
 {%- set categories = ['news', 'sports', 'finance', 'entertainment', 'music', 'games', 'life', 'education'] -%}
 {%- set trended = ['voice_calls', 'voice_minutes', 'sms_count', 'gprs_mb', 'vas_use_count', 'active_days'] -%}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='month_start_date',
+    on_schema_change='fail'
+) }}
 
 with
 
 subscribers as (
 
     select * from {{ ref('int_subscribers_at_month_end') }}
+    where month_start_date >= {{ first_month_to_build(ref('int_customer_months'), ref('int_users_pseudonymized')) }}
 
 ),
 
@@ -124,8 +132,12 @@ final as (
         ---------- 3-month averages and trends
         {% for measure in trended -%}
         trended.{{ measure }}_3m_avg,
-        trended.{{ measure }}_trend{{ ',' if not loop.last }}
+        trended.{{ measure }}_trend,
         {% endfor %}
+
+        ---------- lineage
+        subscribers.inputs_written_at
+
     from subscribers
     inner join months
         on subscribers.month_start_date = months.month_start_date

@@ -1,15 +1,25 @@
 {#-
     Usage per subscriber and month, published: int_subscriber_months_measured under the keyed pseudonym.
     One row per (user, month) with an active subscription in the month; usage_source says whether the month's
-    usage is BASS_USAGE's summary or the CDR detail of the month in progress. A table (pseudonyms).
+    usage is BASS_USAGE's summary or the CDR detail of the month in progress. Incremental by month: a run
+    rebuilds the months from the first one whose raw-zone inputs changed (inputs_written_at), and every month
+    when the pseudonym key changed.
 -#}
 {%- set categories = ['news', 'sports', 'finance', 'entertainment', 'music', 'games', 'life', 'education'] -%}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='month_start_date',
+    on_schema_change='fail'
+) }}
 
 with
 
 measured as (
 
     select * from {{ ref('int_subscriber_months_measured') }}
+    where month_start_date >= {{ first_month_to_build(ref('int_customer_months'), ref('int_users_pseudonymized')) }}
 
 ),
 
@@ -78,7 +88,10 @@ final as (
         measured.vas_delivery_count,
         measured.vas_delivery_received_count,
         measured.vas_delivery_failed_count,
-        measured.vas_delivery_terminal_failed_count
+        measured.vas_delivery_terminal_failed_count,
+
+        ---------- lineage
+        measured.inputs_written_at
 
     from measured
     inner join pseudonyms

@@ -37,3 +37,45 @@
     group by 1
     {%- endif -%}
 {%- endmacro %}
+
+
+{#-
+    lake_batch_file_filter(column, relation): a predicate on a staging model's source_file_name that keeps only
+    the files of the batches an incremental run has to aggregate (the same choice as lake_partitions against
+    the model's rows). Data files are named <INTERFACE>_<YYYYMMDD>_<NNN>.dat.gz after their batch (interface
+    spec section 1), and every Parquet row group holds one file's rows, so the engine skips the other batches'
+    row groups from their statistics instead of reading every partition to drop it after a join. Only an
+    optimisation: the models still join on the batches. '1 = 1' on a full build and on other engines.
+-#}
+{% macro lake_batch_file_filter(column, relation) -%}
+    {{ return(adapter.dispatch('lake_batch_file_filter', 'vasmart')(column, relation)) }}
+{%- endmacro %}
+
+{% macro default__lake_batch_file_filter(column, relation) -%}
+    1 = 1
+{%- endmacro %}
+
+{% macro duckdb__lake_batch_file_filter(column, relation) -%}
+    {%- if not (execute and is_incremental()) -%}
+        1 = 1
+    {%- else -%}
+        {%- set query -%}
+            select distinct strftime(partitions.batch_date, '%Y%m%d') as batch
+            from ({{ lake_partitions(relation) }}) as partitions
+            left join (select distinct batch_date, partition_written_at from {{ this }}) as built
+                on partitions.batch_date = built.batch_date
+                and partitions.partition_written_at = built.partition_written_at
+            where built.batch_date is null
+            order by 1
+        {%- endset -%}
+        {%- set batches = run_query(query).columns[0].values() -%}
+        {%- if batches | length == 0 -%}
+            1 = 0
+        {%- else -%}
+            ({% for batch in batches -%}
+            ({{ column }} >= '{{ relation.identifier }}_{{ batch }}_' and {{ column }} < '{{ relation.identifier }}_{{ batch }}_~')
+            {{- ' or ' if not loop.last }}
+            {%- endfor %})
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

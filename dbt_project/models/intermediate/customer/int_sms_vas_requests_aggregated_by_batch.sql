@@ -25,6 +25,7 @@ partitions as (
 sms_cdrs as (
 
     select * from {{ ref('stg_mediation__sms_cdrs') }}
+    where {{ lake_batch_file_filter('source_file_name', source('mediation', 'cdr_sms')) }}
 
 ),
 

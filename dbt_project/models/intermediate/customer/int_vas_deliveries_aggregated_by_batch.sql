@@ -26,6 +26,7 @@ partitions as (
 deliveries as (
 
     select * from {{ ref('stg_vgop__deliveries') }}
+    where {{ lake_batch_file_filter('source_file_name', source('vgop', 'vas_delivery')) }}
 
 ),
 

@@ -32,6 +32,7 @@ partitions as (
 voice_cdrs as (
 
     select * from {{ ref('stg_mediation__voice_cdrs') }}
+    where {{ lake_batch_file_filter('source_file_name', source('mediation', 'cdr_voice')) }}
 
 ),
 

@@ -35,7 +35,7 @@ def _latest(truth: Path, prefix: str) -> Path:
 
 
 def create_dev_inputs(home: Path, key: str, batch_date: dt.date | None = None) -> dt.date:
-    """Create marts.dim_subscriber and marts.fct_model_scores in home's warehouse; returns the scores' batch date."""
+    """Create marts.fct_model_scores in home's warehouse from the truth probabilities; returns the scores' batch date."""
     truth = home / "truth"
     con = duckdb.connect(str(home / "warehouse.duckdb"))
     try:
@@ -43,34 +43,6 @@ def create_dev_inputs(home: Path, key: str, batch_date: dt.date | None = None) -
         if batch_date is None:
             batch_date = con.execute("select max(batch_date) from staging.stg_boss__users").fetchone()[0]
         con.execute("create schema if not exists marts")
-        con.execute("""
-            create or replace table marts.dim_subscriber as
-            with users as (
-                select * from intermediate.int_users_historized where is_current
-            ), handsets as (
-                select h.user_id, t.vendor_name, t.model_name, t.has_mms, t.has_wap, t.max_rat
-                from intermediate.int_user_handsets_historized h
-                left join intermediate.int_handset_tacs_deduplicated t on h.tac = t.tac
-                where h.is_current
-            ), regions as (
-                select region_code, arg_max(is_capital, batch_date) as is_capital
-                from staging.stg_boss__regions group by region_code
-            )
-            select
-                vasmart_pseudonym(cast(u.user_id as varchar)) as user_pseudonym,
-                u.brand_code, u.plan_code, u.pay_type, u.region_code, coalesce(r.is_capital, false) as is_capital,
-                u.user_status, u.join_date, u.is_rejoin, u.is_dnd,
-                case when u.birth_year is null then 'UNKNOWN'
-                     else cast(least(6, greatest(1, (2026 - u.birth_year) // 10)) * 10 as varchar) || 's'
-                end as age_band,
-                u.gender,
-                cast(datediff('month', u.join_date, ?::date) as integer) as tenure_months,
-                h.vendor_name, h.model_name, coalesce(h.has_mms, false) as has_mms,
-                coalesce(h.has_wap, false) as has_wap, h.max_rat
-            from users u
-            left join handsets h on u.user_id = h.user_id
-            left join regions r on u.region_code = r.region_code
-        """, [batch_date])
         propensity = _latest(truth, "propensity")
         content = _latest(truth, "content")
         month = dt.datetime.strptime(propensity.stem.split("_")[1], "%Y%m").date()

@@ -14,6 +14,10 @@ Tasks (logic lives in `vasmart.ingest`; this file only wires it):
 2. `ingest` - one mapped task per interface: verify, decode, validate and swap in its raw partition.
 3. `close_batch` - records the batch verdict in `audit.load_batch` (runs when every interface has
    finished and at least one loaded, so a partly failed batch is recorded as FAILED).
+4. `train_models` - after a month-end batch, monthly retraining of the three models (`models_ml`);
+   skipped on other nights, and while the features table has not been built.
+5. `score_models` - every champion model scores the batch into `marts.fct_model_scores`; skipped until
+   a model has been trained.
 
 Data faults (`IngestError`: a bad file, a missing control file, too many rejects) fail at once, since a
 retry reads the same files; anything else (warehouse busy, disk) is retried with exponential backoff.
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 if TYPE_CHECKING:
     from vasmart.config import Settings
@@ -114,13 +118,41 @@ def vasmart_nightly() -> None:
         except IngestError as exc:
             raise AirflowFailException(str(exc)) from exc
 
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def train_models() -> list[str]:
+        """After a month-end batch, retrain the models on what is known by then; skipped on other nights."""
+        import datetime as dt
+
+        from models_ml.nightly import NotApplicable, train_after_month_end
+
+        settings, _, batch, _ = _run_inputs()
+        try:
+            return train_after_month_end(settings, dt.datetime.strptime(batch, "%Y%m%d").date())
+        except NotApplicable as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
+    def score_models() -> list[str]:
+        """Score the batch with every champion model into marts.fct_model_scores."""
+        import datetime as dt
+
+        from models_ml.nightly import NotApplicable, score_batch
+
+        settings, _, batch, _ = _run_inputs()
+        try:
+            return score_batch(settings, dt.datetime.strptime(batch, "%Y%m%d").date())
+        except NotApplicable as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
     loaded = ingest.expand(interface=check_batch_complete())
     closed = close_batch()
     loaded >> closed
+    # the quality gate and the dbt build go between close_batch and train_models
+    closed >> train_models() >> score_models()
 
     # Later stages follow `closed` in this order, each added by its owner with the package it calls:
-    # quality gate (data_contracts/) >> dbt build (cosmos, from a prebuilt manifest.json) >> score
-    # (train after a month-end batch) >> campaigns >> publish (analytics.duckdb, reports).
+    # quality gate (data_contracts/) >> dbt build (cosmos, from a prebuilt manifest.json) >> train_models
+    # >> score_models >> campaigns >> publish (analytics.duckdb, reports).
 
 
 dag = vasmart_nightly()

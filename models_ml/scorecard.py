@@ -27,6 +27,27 @@ MIN_IV = 0.02
 MAX_VARIABLES = 15
 
 
+def binning_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The features as optbinning reads them: numeric as float, categoricals as text with NaN for missing."""
+    x = to_matrix(frame, spec)
+    data = pd.DataFrame({c: x[c].astype("float64") for c in spec.numeric})
+    for c in spec.categorical:
+        data[c] = x[c].astype("object").where(x[c].notna(), np.nan)
+    return data
+
+
+def fit_binning(data: pd.DataFrame, y: np.ndarray, spec: FeatureSpec) -> BinningProcess:
+    """optbinning's binning of every feature (monotone event rate for numeric ones), keeping IV >= 0.02."""
+    process = BinningProcess(
+        list(spec.columns),
+        categorical_variables=list(spec.categorical),
+        selection_criteria={"iv": {"min": MIN_IV, "top": MAX_VARIABLES}},
+        binning_fit_params={c: {"monotonic_trend": "auto_asc_desc"} for c in spec.numeric},
+        min_prebin_size=0.05,
+    )
+    return process.fit(data, y)
+
+
 @dataclass
 class Scorecard:
     """Bins, WOE and coefficients of each selected variable, and the intercept."""
@@ -37,19 +58,9 @@ class Scorecard:
     @classmethod
     def fit(cls, frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, seed: int) -> Scorecard:
         """Bin every feature, keep the informative ones, fit the logistic regression on their WOE."""
-        x = to_matrix(frame, spec)
-        data = pd.DataFrame({c: x[c].astype("float64") for c in spec.numeric})
-        for c in spec.categorical:
-            data[c] = x[c].astype("object").where(x[c].notna(), np.nan)
+        data = binning_frame(frame, spec)
         names = list(spec.columns)
-        process = BinningProcess(
-            names,
-            categorical_variables=list(spec.categorical),
-            selection_criteria={"iv": {"min": MIN_IV, "top": MAX_VARIABLES}},
-            binning_fit_params={c: {"monotonic_trend": "auto_asc_desc"} for c in spec.numeric},
-            min_prebin_size=0.05,
-        )
-        process.fit(data, y)
+        process = fit_binning(data, y, spec)
         selected = [n for n in names if n in set(process.get_support(names=True))]
         if not selected:  # nothing informative: the card is the bad rate
             rate = float(np.clip(np.mean(y), 1e-4, 1 - 1e-4))

@@ -119,11 +119,14 @@ def test_parsing_the_dag_file_is_fast_and_light(tmp_path):
 
 def test_tasks_and_dependencies(nightly):
     tasks = nightly["tasks"]
-    assert set(tasks) == {"check_batch_complete", "ingest", "close_batch"}
+    assert set(tasks) == {"check_batch_complete", "ingest", "close_batch", "train_models", "score_models"}
     assert tasks["check_batch_complete"]["upstream"] == []
     assert tasks["ingest"]["upstream"] == ["check_batch_complete"]
     assert tasks["ingest"]["mapped"], "ingest must be mapped over the batch's interfaces"
     assert tasks["close_batch"]["upstream"] == ["ingest"]
+    assert tasks["train_models"]["upstream"] == ["close_batch"]
+    assert tasks["score_models"]["upstream"] == ["train_models"]
+    assert tasks["score_models"]["trigger_rule"] == "none_failed", "scoring runs on nights without retraining"
     assert all(task["doc"] for task in tasks.values()), "every task has a docstring"
 
 
@@ -131,6 +134,8 @@ def test_one_warehouse_writer_at_a_time(nightly):
     tasks = nightly["tasks"]
     assert tasks["ingest"]["pool"] == WAREHOUSE_POOL
     assert tasks["close_batch"]["pool"] == WAREHOUSE_POOL
+    assert tasks["train_models"]["pool"] == WAREHOUSE_POOL
+    assert tasks["score_models"]["pool"] == WAREHOUSE_POOL
     assert nightly["max_active_runs"] == 1
 
 

@@ -134,8 +134,10 @@ def sample_filter(fraction: float, column: str = "user_pseudonym") -> str:
 
 
 def select_list(spec: FeatureSpec, alias: str = "f") -> str:
-    """The spec's columns for a SELECT (booleans cast to 0/1)."""
-    return ", ".join(f"{alias}.{quote(c)}" for c in spec.columns)
+    """The spec's columns for a SELECT: numeric and boolean ones as FLOAT (a HUGEINT or DECIMAL column would
+    otherwise reach pandas as Python objects, orders of magnitude slower), categoricals as text."""
+    numeric = [f"cast({alias}.{quote(c)} as float) as {quote(c)}" for c in spec.numeric]
+    return ", ".join([*numeric, *(f"{alias}.{quote(c)}" for c in spec.categorical)])
 
 
 def to_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml.config import MODEL_NAMES, SCORES_TABLE, ModelSettings
-from models_ml.features import FeatureError, quote, table_columns
+from models_ml.features import FeatureError, quote, select_list, table_columns
 from models_ml.registry import RegistryError
 from models_ml.scorers import load_scorer
 from models_ml.training import rank_desc
@@ -93,7 +93,8 @@ def _frame(con: duckdb.DuckDBPyConnection, table: str, scorer, month: dt.date) -
     if missing:
         raise ScoringError(f"model {scorer.name} {scorer.version} needs column(s) {', '.join(missing)} that "
                            f"{table} no longer has: retrain it")
-    cols = ", ".join(f"f.{quote(c)}" for c in wanted)
+    others = [c for c in wanted if c not in scorer.spec.columns]
+    cols = ", ".join([select_list(scorer.spec), *(f"f.{quote(c)}" for c in others)])
     population = getattr(scorer, "population_sql", None)
     join = f"join ({population}) p using (user_pseudonym, month_start_date) " if population else ""
     extra = ", p.credit_segment" if population else ""

@@ -97,8 +97,8 @@ usage as (
 vas_months as (
     select v.user_id, cast(strptime(v.stat_month, '%Y%m') as date) as month_start_date,
 {category_sums},
-        sum(v.use_count) as vas_use_count,
-        sum(v.fee_fen) as vas_fee_fen,
+        cast(sum(v.use_count) as bigint) as vas_use_count,
+        cast(sum(v.fee_fen) as bigint) as vas_fee_fen,
         count(distinct v.service_code) as vas_service_count
     from staging.stg_bass__vas_usage v join services s using (service_code)
     group by all
@@ -179,8 +179,8 @@ joined as (
 windowed as (
     select *,
            {avg_columns},
-           sum(case when overdue_days > 0 then 1 else 0 end) over (partition by user_id order by month_start_date
-               range between interval 2 month preceding and current row) as late_bills_3m
+           cast(sum(case when overdue_days > 0 then 1 else 0 end) over (partition by user_id order by month_start_date
+               range between interval 2 month preceding and current row) as bigint) as late_bills_3m
     from joined
 )
 select
@@ -207,8 +207,8 @@ AVERAGED = ("voice_calls", "sms_mo", "gprs_kb", "active_days", "vas_use_count", 
 
 def feature_sql(table: str = FEATURES_TABLE) -> str:
     """The statement that (re)creates the stand-in feature table."""
-    sums = ",\n".join(f"        sum(case when s.content_category = '{c}' then v.use_count else 0 end) "
-                      f"as {c.lower()}_use_count" for c in CATEGORIES)
+    sums = ",\n".join(f"        cast(sum(case when s.content_category = '{c}' then v.use_count else 0 end) "
+                      f"as bigint) as {c.lower()}_use_count" for c in CATEGORIES)
     cols = ",\n".join(f"           coalesce(vas.{c.lower()}_use_count, 0) as {c.lower()}_use_count"
                       for c in CATEGORIES)
     averaged = list(AVERAGED) + [f"{c.lower()}_use_count" for c in CATEGORIES]

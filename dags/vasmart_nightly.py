@@ -8,7 +8,7 @@ same logical date, so a batch has one run whichever way it was started (rerunnin
 The tasks take the batch from the logical date (for a manual run Airflow infers a data interval ending
 at it, which is not used). Trigger a batch from the UI with logical date D 02:00 +08:00.
 
-Tasks (logic lives in `vasmart.ingest`; this file only wires it):
+Tasks (logic lives in the packages; this file only wires it):
 
 1. `check_batch_complete` - the interfaces batch D must carry; fails if a control file is missing.
 2. `ingest` - one mapped task per interface: verify, decode, validate and swap in its raw partition.
@@ -22,10 +22,15 @@ Tasks (logic lives in `vasmart.ingest`; this file only wires it):
    (task `dbt_producer_watcher`) and a task per model and per model's tests showing its outcome.
 7. `quality_marts` - the gate's business checks on the marts; a critical failure stops the night before
    anything is scored, targeted or published.
-8. `publish` - analytics.duckdb rebuilt from the marts and swapped in (`vasmart.publish`; it also refuses
+8. `train_models` - once a month has ended, the three models (`models_ml`) are retrained on what is known
+   at its end (the first run after the month-end batch); skipped otherwise, and before any customer view.
+9. `score_models` - every champion model scores the batch into `marts.fct_model_scores`.
+10. `campaigns` - the campaign target lists (eligibility, suppressions, holdout), written back to the
+   campaign database (`vasmart.campaigns`).
+11. `publish` - analytics.duckdb rebuilt from the marts and swapped in (`vasmart.publish`; it also refuses
    while a batch's latest quality verdict is `stopped`).
-9. `reports` - dbt docs and the auditors' front page (`reports/index.html`), also after a stopped night.
-10. `night_failed` - fails the run when any stage failed (the run's state follows its leaves).
+12. `reports` - dbt docs and the auditors' front page (`reports/index.html`), also after a stopped night.
+13. `night_failed` - fails the run when any stage failed (the run's state follows its leaves).
 
 Data faults (`IngestError`: a bad file, a missing control file, too many rejects) fail at once, since a
 retry reads the same files; anything else (warehouse busy, disk) is retried with exponential backoff.
@@ -44,7 +49,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from vasmart.config import Settings
 from vasmart.dbt_tasks import dbt_task_group
@@ -179,7 +184,7 @@ def vasmart_nightly() -> None:
         log.info(why)
         return run
 
-    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
     def publish() -> dict[str, Any]:
         """Rebuild analytics.duckdb from the marts and swap it in (refused if a personal number is found)."""
         from dataclasses import asdict
@@ -195,6 +200,52 @@ def vasmart_nightly() -> None:
         except PublishError as exc:
             raise AirflowFailException(str(exc)) from exc
 
+    @task(pool=WAREHOUSE_POOL, multiple_outputs=False)
+    def train_models() -> list[str]:
+        """Retrain the models once a month has ended (on what was known at its end); skipped otherwise."""
+        import datetime as dt
+
+        from models_ml.nightly import NotApplicable, train_if_due
+        from vasmart.build import release_dbt_connections
+
+        release_dbt_connections()
+        settings, _, batch, _ = _run_inputs()
+        try:
+            return train_if_due(settings, dt.datetime.strptime(batch, "%Y%m%d").date())
+        except NotApplicable as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
+    def score_models() -> list[str]:
+        """Score the batch with every champion model into marts.fct_model_scores."""
+        import datetime as dt
+
+        from models_ml.nightly import NotApplicable, score_batch
+        from vasmart.build import release_dbt_connections
+
+        release_dbt_connections()
+        settings, _, batch, _ = _run_inputs()
+        try:
+            return score_batch(settings, dt.datetime.strptime(batch, "%Y%m%d").date())
+        except NotApplicable as exc:
+            raise AirflowSkipException(str(exc)) from exc
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.NONE_FAILED, multiple_outputs=False)
+    def campaigns() -> list[str]:
+        """Build the campaign target lists for the batch and write them back to the campaign database."""
+        import datetime as dt
+
+        from vasmart.campaigns.config import CampaignConfigError
+        from vasmart.campaigns.run import CampaignRunError, run_campaigns
+        from vasmart.campaigns.writeback import WriteBackError
+
+        settings, _, batch, _ = _run_inputs()
+        try:
+            outcomes = run_campaigns(settings, dt.datetime.strptime(batch, "%Y%m%d").date())
+        except (CampaignConfigError, CampaignRunError, WriteBackError) as exc:
+            raise AirflowFailException(str(exc)) from exc
+        return [o.summary() for o in outcomes]
+
     loaded = ingest.expand(interface=check_batch_complete())
     closed = close_batch()
     loaded >> closed
@@ -202,11 +253,14 @@ def vasmart_nightly() -> None:
     transforms = decide_transforms()
     dbt_build = dbt_task_group(Settings.from_env(), WAREHOUSE_POOL, DEFAULT_ARGS)
     gate_marts = quality_marts()
+    scored = score_models()
+    targeted = campaigns()
     published = publish()
-    closed >> gate_raw >> transforms >> dbt_build >> gate_marts >> published
+    closed >> gate_raw >> transforms >> dbt_build >> gate_marts >> train_models() >> scored >> targeted
+    targeted >> published
     reported = reports()
     [gate_raw, published] >> reported
-    [closed, gate_raw, gate_marts, published, reported] >> night_failed()
+    [closed, gate_raw, gate_marts, scored, targeted, published, reported] >> night_failed()
 
 
 dag = vasmart_nightly()

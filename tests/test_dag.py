@@ -135,14 +135,19 @@ def test_tasks_and_dependencies(nightly, manifest_home):
     tasks = nightly["tasks"]
     stages = {t for t in tasks if not t.startswith("dbt_build.")}
     assert stages == {"check_batch_complete", "ingest", "close_batch", "quality_raw", "decide_transforms",
-                      "quality_marts", "publish", "reports", "night_failed"}
+                      "quality_marts", "train_models", "score_models", "campaigns", "publish", "reports",
+                      "night_failed"}
     assert tasks["check_batch_complete"]["upstream"] == []
     assert tasks["ingest"]["upstream"] == ["check_batch_complete"]
     assert tasks["ingest"]["mapped"], "ingest must be mapped over the batch's interfaces"
     assert tasks["close_batch"]["upstream"] == ["ingest"]
     assert tasks["quality_raw"]["upstream"] == ["close_batch"]
     assert tasks["decide_transforms"]["upstream"] == ["quality_raw"]
-    assert tasks["publish"]["upstream"] == ["quality_marts"]
+    assert tasks["train_models"]["upstream"] == ["quality_marts"]
+    assert tasks["score_models"]["upstream"] == ["train_models"]
+    assert tasks["score_models"]["trigger_rule"] == "none_failed", "scoring runs on nights without retraining"
+    assert tasks["campaigns"]["upstream"] == ["score_models"]
+    assert tasks["publish"]["upstream"] == ["campaigns"]
     assert sorted(tasks["reports"]["upstream"]) == ["publish", "quality_raw"]
     assert tasks["reports"]["trigger_rule"] == "all_done"
     assert tasks["night_failed"]["trigger_rule"] == "one_failed" and not tasks["night_failed"]["downstream"]
@@ -165,7 +170,7 @@ def test_tasks_and_dependencies(nightly, manifest_home):
 def test_one_warehouse_writer_at_a_time(nightly):
     tasks = nightly["tasks"]
     for task in ("ingest", "close_batch", "quality_raw", "dbt_build.dbt_producer_watcher", "quality_marts",
-                 "publish", "reports"):
+                 "train_models", "score_models", "campaigns", "publish", "reports"):
         assert tasks[task]["pool"] == WAREHOUSE_POOL, task
     assert nightly["max_active_runs"] == 1
 

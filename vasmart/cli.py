@@ -504,6 +504,137 @@ def sql(
         if failed:
             raise typer.Exit(code=1)
 
+# ----------------------------------------------------------------------------------------------- models
+
+
+def _month(text: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, "%Y%m").date()
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a YYYYMM month") from None
+
+
+def _model_settings(features_table: str | None):
+    from models_ml.config import ModelSettings
+
+    return ModelSettings.from_env(features_table=features_table)
+
+
+def _models(model: list[str] | None) -> tuple[str, ...]:
+    from models_ml.config import MODEL_NAMES
+
+    chosen = tuple(model or MODEL_NAMES)
+    unknown = [m for m in chosen if m not in MODEL_NAMES]
+    if unknown:
+        raise typer.BadParameter(f"unknown model {', '.join(unknown)}: one of {', '.join(MODEL_NAMES)}")
+    return chosen
+
+
+FeaturesTable = Annotated[str | None, typer.Option(
+    help="Table the features come from (default $VASMART_FEATURES_TABLE, else marts.customer_view).")]
+ModelOption = Annotated[list[str] | None, typer.Option("--model", help="Only this model (repeatable).")]
+
+
+@app.command("train")
+def train_command(
+    as_of: Annotated[str | None, typer.Option(help="Train with what was known at the end of this month, YYYYMM "
+                                                   "(default: the latest complete month).")] = None,
+    model: ModelOption = None,
+    features_table: FeaturesTable = None,
+) -> None:
+    """Train the models, register a version each, promote a version only if it beats the champion."""
+    from models_ml.train import TrainError, train_models
+
+    month = _month(as_of) if as_of else None
+    out = Console(highlight=False)
+    try:
+        train_models(_model_settings(features_table), month, _models(model),
+                     on_model=lambda o: out.print(o.summary(), soft_wrap=True))
+    except TrainError as exc:
+        _fail(str(exc))
+
+
+@app.command("score")
+def score_command(
+    batch: Annotated[str | None, typer.Option(help="Batch being scored, YYYYMMDD (default: the latest loaded).")] = None,
+    model: ModelOption = None,
+    features_table: FeaturesTable = None,
+) -> None:
+    """Score every champion model into marts.fct_model_scores for a batch (replacing that batch's scores)."""
+    from models_ml.features import FeatureError
+    from models_ml.scoring import ScoringError, score_models
+
+    out = Console(highlight=False)
+    try:
+        outcomes = score_models(_model_settings(features_table), _date(batch) if batch else None, _models(model),
+                                on_model=lambda o: out.print(o.summary(), soft_wrap=True))
+    except (ScoringError, FeatureError) as exc:
+        _fail(str(exc))
+    skipped = [o for o in outcomes if o.skipped]
+    for o in skipped:
+        out.print(o.summary(), soft_wrap=True)
+    if skipped and len(skipped) == len(outcomes):
+        _fail("no model has a champion: run vasmart train first")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    truth: Annotated[Path, typer.Option(help="The generator's truth directory (e.g. $VASMART_HOME/truth).")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    model: ModelOption = None,
+) -> None:
+    """Each champion's metrics on its validation data against the oracle (the truth's own probabilities)."""
+    import json
+
+    from models_ml.evaluate import EvaluationError, evaluate, pseudonym_key
+
+    try:
+        rows = evaluate(_model_settings(None), truth, pseudonym_key(), _models(model))
+    except EvaluationError as exc:
+        _fail(str(exc))
+    if json_output:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+        return
+    table = Table(title=f"Models against the oracle ({truth})")
+    for col in ("model", "version", "month", "segment", "metric", "users", "model value", "oracle", "ratio"):
+        table.add_column(col, justify="right" if col in ("users", "model value", "oracle", "ratio") else "left")
+    for r in rows:
+        table.add_row(r.model, r.version, r.month, r.segment or "", r.metric, f"{r.users:,}", f"{r.value:.4f}",
+                      f"{r.oracle:.4f}", f"{r.ratio:.3f}")
+    Console().print(table)
+
+
+@bench_app.command("train")
+def bench_train(
+    users: Annotated[int, typer.Option(min=1000, help="Users per month of the benchmark's feature table.")] = 1_000_000,
+    features_table: FeaturesTable = None,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory (default: under reports/bench/).")] = None,
+) -> None:
+    """Time training all three models on N users a month, resampled from this home's features and labels."""
+    from models_ml.bench import BenchError, run_train_bench
+
+    try:
+        report = run_train_bench(_model_settings(features_table), users=users, scratch=scratch)
+    except BenchError as exc:
+        _fail(str(exc))
+    Console().print(report.markdown())
+
+
+@bench_app.command("score")
+def bench_score(
+    users: Annotated[int, typer.Option(min=1000, help="Users of the benchmark's feature month.")] = 1_000_000,
+    features_table: FeaturesTable = None,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory (default: under reports/bench/).")] = None,
+) -> None:
+    """Time nightly scoring of N users with this home's champions, on features resampled from this home."""
+    from models_ml.bench import BenchError, run_score_bench
+
+    try:
+        report = run_score_bench(_model_settings(features_table), users=users, scratch=scratch)
+    except BenchError as exc:
+        _fail(str(exc))
+    Console().print(report.markdown())
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -1,0 +1,58 @@
+"""Settings of the model package, resolved once: where models live, which table holds the features, seeds."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from vasmart.config import Settings
+
+FEATURES_TABLE_ENV = "VASMART_FEATURES_TABLE"
+DEFAULT_FEATURES_TABLE = "marts.customer_view"
+SCORES_TABLE = "marts.fct_model_scores"
+MODEL_NAMES = ("propensity", "content", "credit")
+CATEGORIES = ("NEWS", "SPORTS", "FINANCE", "ENTERTAINMENT", "MUSIC", "GAMES", "LIFE", "EDUCATION")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What training and scoring read and write.
+
+    features_table: the customer-view table the features come from (one row per user_pseudonym and
+    month_start_date); `VASMART_FEATURES_TABLE` overrides the default `marts.customer_view`.
+    seed / num_threads: fixed, so that the same data gives the same model files and scores.
+    max_train_rows: rows per model sampled (by pseudonym, deterministically) from the training months.
+    credit_exit_months: months paid on time after which a user leaves OCS credit control.
+    """
+
+    home: Path
+    features_table: str = DEFAULT_FEATURES_TABLE
+    seed: int = 20261120
+    num_threads: int = 2
+    max_train_rows: int = 1_200_000
+    credit_exit_months: int = 3
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None, **overrides) -> ModelSettings:
+        """Settings from the environment (VASMART_HOME, VASMART_FEATURES_TABLE), with explicit overrides."""
+        settings = settings or Settings.from_env()
+        table = os.environ.get(FEATURES_TABLE_ENV) or DEFAULT_FEATURES_TABLE
+        base = cls(home=settings.home, features_table=table)
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.home / "truth"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"

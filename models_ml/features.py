@@ -1,0 +1,198 @@
+"""Features from the customer view: which columns are features, and how they become a model matrix.
+
+Every numeric, boolean or low-cardinality VARCHAR column of the features table is a feature, except the
+keys, dates and timestamps, identifiers, the columns in `EXCLUDED_COLUMNS` and anything that looks like a
+label (`LABEL_LIKE`). Nothing is recomputed from raw data: the customer view is the feature store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+KEY_COLUMNS = ("user_pseudonym", "month_start_date")
+# Columns of the customer view that are bookkeeping, not attributes of the user.
+EXCLUDED_COLUMNS = frozenset({
+    "user_pseudonym", "month_start_date", "month_end_date", "is_month_complete", "usage_source",
+    "population_month", "outcome_month", "cohort_month", "scoring_month", "last_label_month",
+    "batch_date", "loaded_at", "built_at",
+})
+# Label columns of the label marts, and any name that says it is a target or an outcome.
+LABEL_LIKE = re.compile(
+    r"(^|_)(label|labels|target|truth|outcome|is_bad|bad_bill|has_stable|stable_order|has_newspaper_order|"
+    r"category_share|is_label_observable)(_|$)"
+)
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+MAX_LEVELS = 64
+
+
+class FeatureError(RuntimeError):
+    """The features table is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The model's features in a fixed order: numeric ones (booleans as 0/1) and categorical ones with levels."""
+
+    numeric: tuple[str, ...]
+    categorical: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def to_json(self) -> str:
+        return json.dumps({"numeric": list(self.numeric),
+                           "categorical": {k: list(v) for k, v in self.categorical.items()}}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        data = json.loads(text)
+        return cls(tuple(data["numeric"]), {k: tuple(v) for k, v in data["categorical"].items()})
+
+    def without(self, names: set[str]) -> FeatureSpec:
+        """The same spec without the given columns."""
+        return FeatureSpec(tuple(c for c in self.numeric if c not in names),
+                           {k: v for k, v in self.categorical.items() if k not in names})
+
+
+def is_excluded(name: str) -> bool:
+    """A column that is never a feature: keys, bookkeeping, identifiers, label-like names."""
+    lowered = name.lower()
+    return (lowered in EXCLUDED_COLUMNS or lowered.endswith(("_pseudonym", "_id"))
+            or bool(LABEL_LIKE.search(lowered)))
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """(name, type) of every column of `table`; a clear error when it does not exist."""
+    try:
+        rows = con.execute(f"describe {table}").fetchall()
+    except duckdb.CatalogException:
+        raise FeatureError(f"features table {table} does not exist in the warehouse (run vasmart build, or set "
+                           "features_table / VASMART_FEATURES_TABLE)") from None
+    names = {r[0] for r in rows}
+    missing = [k for k in KEY_COLUMNS if k not in names]
+    if missing:
+        raise FeatureError(f"features table {table} has no {', '.join(missing)} column")
+    return [(r[0], r[1]) for r in rows]
+
+
+def infer_spec(con: duckdb.DuckDBPyConnection, table: str, months: list[dt.date],
+               drop: set[str] | None = None, max_levels: int = MAX_LEVELS) -> FeatureSpec:
+    """The features of `table`, with categorical levels as seen in `months` (sorted, so the order is stable)."""
+    drop = drop or set()
+    numeric, text = [], []
+    for name, kind in table_columns(con, table):
+        if is_excluded(name) or name in drop:
+            continue
+        base = kind.split("(")[0].upper()
+        if base in NUMERIC_TYPES or base.startswith("DECIMAL") or base == "BOOLEAN":
+            numeric.append(name)
+        elif base == "VARCHAR":
+            text.append(name)
+    categorical: dict[str, tuple[str, ...]] = {}
+    if text:
+        in_months = month_filter(months)
+        counts = con.execute(
+            f"select {', '.join(f'count(distinct {quote(c)})' for c in text)} from {table} where {in_months}"
+        ).fetchone()
+        for name, n in zip(text, counts, strict=True):
+            if 0 < n <= max_levels:
+                levels = con.execute(f"select distinct {quote(name)} from {table} where {in_months} "
+                                     f"and {quote(name)} is not null order by 1").fetchall()
+                categorical[name] = tuple(str(r[0]) for r in levels)
+    if not numeric and not categorical:
+        raise FeatureError(f"features table {table} has no usable feature column")
+    return FeatureSpec(tuple(numeric), categorical)
+
+
+def quote(name: str) -> str:
+    """A column name as a SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def month_filter(months: list[dt.date], column: str = "month_start_date") -> str:
+    """SQL predicate: `column` is one of `months`."""
+    if not months:
+        return "false"
+    return f"{column} in ({', '.join(f'DATE {m.isoformat()!r}' for m in sorted(set(months)))})"
+
+
+def sample_filter(fraction: float, column: str = "user_pseudonym") -> str:
+    """SQL predicate keeping about `fraction` of the users, the same users every run (pseudonyms are uniform)."""
+    if fraction >= 1.0:
+        return "true"
+    cut = int(fraction * 0xFFFFFFFF)
+    return f"cast(('0x' || substr({column}, 1, 8)) as ubigint) <= {cut}"
+
+
+def select_list(spec: FeatureSpec, alias: str = "f") -> str:
+    """The spec's columns for a SELECT: numeric and boolean ones as FLOAT (a HUGEINT or DECIMAL column would
+    otherwise reach pandas as Python objects, orders of magnitude slower), categoricals as text."""
+    numeric = [f"cast({alias}.{quote(c)} as float) as {quote(c)}" for c in spec.numeric]
+    return ", ".join([*numeric, *(f"{alias}.{quote(c)}" for c in spec.categorical)])
+
+
+def to_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The model matrix: numeric columns as float32 (booleans 0/1), categoricals with the spec's levels."""
+    out = {}
+    for name in spec.numeric:
+        col = frame[name]
+        if col.dtype == bool or str(col.dtype) == "boolean":
+            col = col.astype("float32")
+        out[name] = pd.to_numeric(col, errors="coerce").astype("float32")
+    for name, levels in spec.categorical.items():
+        out[name] = pd.Categorical(frame[name].astype("object").where(frame[name].notna(), None),
+                                   categories=list(levels))
+    return pd.DataFrame(out, index=frame.index)
+
+
+def one_hot(matrix: pd.DataFrame, spec: FeatureSpec, medians: dict[str, float] | None = None
+            ) -> tuple[np.ndarray, list[str], dict[str, float]]:
+    """A dense float matrix for linear models: numeric columns with median imputation, categoricals one-hot.
+
+    Returns the matrix, its column names and the medians used (pass them back in for new data).
+    """
+    if medians is None:
+        medians = {c: float(np.nanmedian(matrix[c].to_numpy())) if matrix[c].notna().any() else 0.0
+                   for c in spec.numeric}
+    blocks, names = [], []
+    for c in spec.numeric:
+        blocks.append(np.nan_to_num(matrix[c].to_numpy(dtype="float64"), nan=medians[c])[:, None])
+        names.append(c)
+    for c, levels in spec.categorical.items():
+        codes = matrix[c].cat.codes.to_numpy()
+        onehot = np.zeros((len(matrix), len(levels)), dtype="float64")
+        rows = np.flatnonzero(codes >= 0)
+        onehot[rows, codes[rows]] = 1.0
+        blocks.append(onehot)
+        names.extend(f"{c}={level}" for level in levels)
+    return np.hstack(blocks) if blocks else np.zeros((len(matrix), 0)), names, medians
+
+
+def feature_months(con: duckdb.DuckDBPyConnection, table: str, complete_only: bool = True) -> list[dt.date]:
+    """Months present in the features table (only those marked complete, when the table says)."""
+    names = {n for n, _ in table_columns(con, table)}
+    where = "where is_month_complete" if complete_only and "is_month_complete" in names else ""
+    return [r[0] for r in con.execute(f"select distinct month_start_date from {table} {where} order by 1").fetchall()]
+
+
+def add_months(month: dt.date, n: int) -> dt.date:
+    """First day of the month `n` months after `month`'s."""
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def parse_month(text: str) -> dt.date:
+    """YYYYMM as the month's first day."""
+    try:
+        return dt.datetime.strptime(text, "%Y%m").date()
+    except ValueError:
+        raise ValueError(f"{text!r} is not a YYYYMM month") from None

@@ -67,7 +67,8 @@ class NightlyBenchReport:
 
     @property
     def night_seconds(self) -> float:
-        return sum(s.seconds for s in self.stages)
+        """Every nightly stage; the monthly training is reported beside it."""
+        return sum(s.seconds for s in self.stages if not s.name.startswith("train"))
 
     @property
     def peak_memory_gb(self) -> float:
@@ -91,7 +92,7 @@ class NightlyBenchReport:
         lines = [f"# Nightly benchmark: {self.users:,} users, daily batch {self.batch} ({self.rows:,} records)", "",
                  "| stage | wall time | peak memory | detail |", "|---|---|---|---|"]
         lines += [f"| {s.name} | {s.seconds:.1f} s | {s.peak_memory_gb:.2f} GB | {s.detail} |" for s in self.stages]
-        lines += [f"| **whole night** | **{self.night_seconds:.1f} s** | **{self.peak_memory_gb:.2f} GB** | |", "",
+        lines += [f"| **whole night (without the monthly training)** | **{self.night_seconds:.1f} s** | **{self.peak_memory_gb:.2f} GB** | |", "",
                   "| measure | value | target (2 cores) | verdict |", "|---|---|---|---|",
                   (f"| whole night, per 1M users | {scaled:.0f} s | ≤ {TARGET_NIGHT_SECONDS_1M:.0f} s "
                   f"| {ok[scaled <= TARGET_NIGHT_SECONDS_1M]} |"),
@@ -129,6 +130,39 @@ def _build(settings: Settings, landing: Path, batch: str) -> str:
     return build(settings).summary().split(";")[0]
 
 
+def _quality(scope: str) -> Stage:
+    def stage(settings: Settings, landing: Path, batch: str) -> str:
+        from vasmart.quality import run_gate
+
+        return run_gate(settings, batch, scope=scope).summary()
+    return stage
+
+
+def _train(settings: Settings, landing: Path, batch: str) -> str:
+    from models_ml.nightly import NotApplicable, train_if_due
+
+    try:
+        return "; ".join(train_if_due(settings, dt.datetime.strptime(batch, "%Y%m%d").date()))
+    except NotApplicable as exc:
+        return f"skipped: {exc}"
+
+
+def _score(settings: Settings, landing: Path, batch: str) -> str:
+    from models_ml.nightly import NotApplicable, score_batch
+
+    try:
+        return "; ".join(score_batch(settings, dt.datetime.strptime(batch, "%Y%m%d").date()))
+    except NotApplicable as exc:
+        return f"skipped: {exc}"
+
+
+def _campaigns(settings: Settings, landing: Path, batch: str) -> str:
+    from vasmart.campaigns.run import run_campaigns
+
+    outcomes = run_campaigns(settings, dt.datetime.strptime(batch, "%Y%m%d").date())
+    return f"{len(outcomes)} campaigns"
+
+
 def _publish(settings: Settings, landing: Path, batch: str) -> str:
     from vasmart.publish import publish
 
@@ -137,7 +171,9 @@ def _publish(settings: Settings, landing: Path, batch: str) -> str:
 
 def night_stages() -> list[tuple[str, Stage]]:
     """The stages of the nightly DAG for one batch, in order, as its tasks call them."""
-    return [("ingest", _ingest), ("dbt build", _build), ("publish", _publish)]
+    return [("ingest", _ingest), ("quality (raw)", _quality("raw")), ("dbt build", _build),
+            ("quality (marts)", _quality("marts")), ("train (monthly, first night after a month end)", _train),
+            ("score", _score), ("campaigns", _campaigns), ("publish", _publish)]
 
 
 def pandas_month_aggregation(settings: Settings) -> tuple[float, object]:

@@ -24,146 +24,147 @@ with
 
 voice_cdrs as (
 
-    select * from {{ ref('stg_mediation__voice_cdrs') }}
+  select * from {{ ref('stg_mediation__voice_cdrs') }}
 
 ),
 
 sms_cdrs as (
 
-    select * from {{ ref('stg_mediation__sms_cdrs') }}
+  select * from {{ ref('stg_mediation__sms_cdrs') }}
 
 ),
 
 gprs_cdrs as (
 
-    select * from {{ ref('stg_mediation__gprs_cdrs') }}
+  select * from {{ ref('stg_mediation__gprs_cdrs') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 records as (
 
-    select
-        msisdn,
-        started_at as event_at,
-        other_party,
-        case when call_type in ('MOC', 'MTC') then 1 else 0 end as voice_calls,
-        case when call_type = 'MOC' then 1 else 0 end as voice_moc_calls,
-        case when call_type in ('MOC', 'MTC') then duration_seconds else 0 end as voice_seconds,
-        0 as sms_mo,
-        0 as sms_mt,
-        0 as gprs_sessions,
-        0 as gprs_kb
+  select
+    msisdn,
+    started_at as event_at,
+    other_party,
+    case when call_type in ('MOC', 'MTC') then 1 else 0 end as voice_calls,
+    case when call_type = 'MOC' then 1 else 0 end as voice_moc_calls,
+    case when call_type in ('MOC', 'MTC') then duration_seconds else 0 end as voice_seconds,
+    0 as sms_mo,
+    0 as sms_mt,
+    0 as gprs_sessions,
+    0 as gprs_kb
 
-    from voice_cdrs
+  from voice_cdrs
 
-    union all
+  union all
 
-    select
-        msisdn,
-        sent_at as event_at,
-        other_party,
-        0 as voice_calls,
-        0 as voice_moc_calls,
-        0 as voice_seconds,
-        case when sms_type = 'MO' then 1 else 0 end as sms_mo,
-        case when sms_type = 'MT' then 1 else 0 end as sms_mt,
-        0 as gprs_sessions,
-        0 as gprs_kb
+  select
+    msisdn,
+    sent_at as event_at,
+    other_party,
+    0 as voice_calls,
+    0 as voice_moc_calls,
+    0 as voice_seconds,
+    case when sms_type = 'MO' then 1 else 0 end as sms_mo,
+    case when sms_type = 'MT' then 1 else 0 end as sms_mt,
+    0 as gprs_sessions,
+    0 as gprs_kb
 
-    from sms_cdrs
+  from sms_cdrs
 
-    union all
+  union all
 
-    select
-        msisdn,
-        started_at as event_at,
-        cast(null as {{ dbt.type_string() }}) as other_party,
-        0 as voice_calls,
-        0 as voice_moc_calls,
-        0 as voice_seconds,
-        0 as sms_mo,
-        0 as sms_mt,
-        1 as gprs_sessions,
-        cast(ceil((up_bytes + down_bytes) / 1024.0) as bigint) as gprs_kb
+  select
+    msisdn,
+    started_at as event_at,
+    cast(null as {{ dbt.type_string() }}) as other_party,
+    0 as voice_calls,
+    0 as voice_moc_calls,
+    0 as voice_seconds,
+    0 as sms_mo,
+    0 as sms_mt,
+    1 as gprs_sessions,
+    cast(ceil((up_bytes + down_bytes) / 1024.0) as bigint) as gprs_kb
 
-    from gprs_cdrs
+  from gprs_cdrs
 
 ),
 
 attributed as (
 
-    select
-        assignments.user_id,
-        {{ dbt.date_trunc('month', 'records.event_at') }} as month_start,
-        cast(records.event_at as date) as event_date,
-        records.other_party,
-        records.voice_calls,
-        records.voice_moc_calls,
-        records.voice_seconds,
-        records.sms_mo,
-        records.sms_mt,
-        records.gprs_sessions,
-        records.gprs_kb
+  select
+    assignments.user_id,
+    {{ dbt.date_trunc('month', 'records.event_at') }} as month_start,
+    cast(records.event_at as date) as event_date,
+    records.other_party,
+    records.voice_calls,
+    records.voice_moc_calls,
+    records.voice_seconds,
+    records.sms_mo,
+    records.sms_mt,
+    records.gprs_sessions,
+    records.gprs_kb
 
-    from records
-    left join assignments
-        on records.msisdn = assignments.msisdn
-        and records.event_at >= assignments.valid_from
-        and {{ before_valid_to('records.event_at', 'assignments.valid_to') }}
+  from records
+  left join assignments
+    on
+      records.msisdn = assignments.msisdn
+      and records.event_at >= assignments.valid_from
+      and {{ before_valid_to('records.event_at', 'assignments.valid_to') }}
 
 ),
 
 aggregated as (
 
-    select
-        user_id,
-        month_start,
-        cast(sum(voice_calls) as bigint) as voice_calls,
-        cast(sum(voice_moc_calls) as bigint) as voice_moc_calls,
-        cast(sum(voice_seconds) as bigint) as voice_seconds,
-        cast(count(distinct other_party) as bigint) as distinct_contacts,
-        cast(sum(sms_mo) as bigint) as sms_mo,
-        cast(sum(sms_mt) as bigint) as sms_mt,
-        cast(sum(gprs_sessions) as bigint) as gprs_sessions,
-        cast(sum(gprs_kb) as bigint) as gprs_kb,
-        cast(count(distinct event_date) as bigint) as active_days,
-        cast(count(*) as bigint) as record_count
+  select
+    user_id,
+    month_start,
+    cast(sum(voice_calls) as bigint) as voice_calls,
+    cast(sum(voice_moc_calls) as bigint) as voice_moc_calls,
+    cast(sum(voice_seconds) as bigint) as voice_seconds,
+    cast(count(distinct other_party) as bigint) as distinct_contacts,
+    cast(sum(sms_mo) as bigint) as sms_mo,
+    cast(sum(sms_mt) as bigint) as sms_mt,
+    cast(sum(gprs_sessions) as bigint) as gprs_sessions,
+    cast(sum(gprs_kb) as bigint) as gprs_kb,
+    cast(count(distinct event_date) as bigint) as active_days,
+    cast(count(*) as bigint) as record_count
 
-    from attributed
-    group by user_id, month_start
+  from attributed
+  group by user_id, month_start
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        cast(
-            extract(year from month_start) * 100 + extract(month from month_start) as {{ dbt.type_string() }}
-        ) as stat_month,
+  select
+    ---------- ids
+    user_id,
+    cast(
+      extract(year from month_start) * 100 + extract(month from month_start) as {{ dbt.type_string() }}
+    ) as stat_month,
 
-        ---------- counts (BASS_USAGE measures)
-        voice_calls,
-        voice_moc_calls,
-        voice_seconds,
-        distinct_contacts,
-        sms_mo,
-        sms_mt,
-        gprs_sessions,
-        gprs_kb,
-        active_days,
+    ---------- counts (BASS_USAGE measures)
+    voice_calls,
+    voice_moc_calls,
+    voice_seconds,
+    distinct_contacts,
+    sms_mo,
+    sms_mt,
+    gprs_sessions,
+    gprs_kb,
+    active_days,
 
-        ---------- counts (lineage)
-        record_count
+    ---------- counts (lineage)
+    record_count
 
-    from aggregated
+  from aggregated
 
 )
 

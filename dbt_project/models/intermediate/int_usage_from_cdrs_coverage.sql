@@ -14,78 +14,87 @@ with
 
 voice_cdrs as (
 
-    select * from {{ ref('stg_mediation__voice_cdrs') }}
+  select * from {{ ref('stg_mediation__voice_cdrs') }}
 
 ),
 
 sms_cdrs as (
 
-    select * from {{ ref('stg_mediation__sms_cdrs') }}
+  select * from {{ ref('stg_mediation__sms_cdrs') }}
 
 ),
 
 gprs_cdrs as (
 
-    select * from {{ ref('stg_mediation__gprs_cdrs') }}
+  select * from {{ ref('stg_mediation__gprs_cdrs') }}
 
 ),
 
 delivered_days as (
 
-    select distinct 'voice' as record_type, cast(started_at as date) as event_date from voice_cdrs
-    union all
-    select distinct 'sms' as record_type, cast(sent_at as date) as event_date from sms_cdrs
-    union all
-    select distinct 'gprs' as record_type, cast(started_at as date) as event_date from gprs_cdrs
+  select distinct
+    'voice' as record_type,
+    cast(started_at as date) as event_date
+  from voice_cdrs
+  union all
+  select distinct
+    'sms' as record_type,
+    cast(sent_at as date) as event_date
+  from sms_cdrs
+  union all
+  select distinct
+    'gprs' as record_type,
+    cast(started_at as date) as event_date
+  from gprs_cdrs
 
 ),
 
 months as (
 
-    select
-        cast({{ dbt.date_trunc('month', 'event_date') }} as date) as month_start_date,
-        cast(sum(case when record_type = 'voice' then 1 else 0 end) as integer) as voice_days,
-        cast(sum(case when record_type = 'sms' then 1 else 0 end) as integer) as sms_days,
-        cast(sum(case when record_type = 'gprs' then 1 else 0 end) as integer) as gprs_days
+  select
+    cast({{ dbt.date_trunc('month', 'event_date') }} as date) as month_start_date,
+    cast(sum(case when record_type = 'voice' then 1 else 0 end) as integer) as voice_days,
+    cast(sum(case when record_type = 'sms' then 1 else 0 end) as integer) as sms_days,
+    cast(sum(case when record_type = 'gprs' then 1 else 0 end) as integer) as gprs_days
 
-    from delivered_days
-    group by 1
+  from delivered_days
+  group by 1
 
 ),
 
 sized as (
 
-    select
-        *,
-        cast({{ dbt.datediff('month_start_date', dbt.dateadd('month', 1, 'month_start_date'), 'day') }} as integer)
-            as days_in_month
+  select
+    *,
+    cast({{ dbt.datediff('month_start_date', dbt.dateadd('month', 1, 'month_start_date'), 'day') }} as integer)
+      as days_in_month
 
-    from months
+  from months
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        cast(
-            extract(year from month_start_date) * 100 + extract(month from month_start_date)
-            as {{ dbt.type_string() }}
-        ) as stat_month,
+  select
+    ---------- ids
+    cast(
+      extract(year from month_start_date) * 100 + extract(month from month_start_date)
+      as {{ dbt.type_string() }}
+    ) as stat_month,
 
-        ---------- counts
-        days_in_month,
-        voice_days,
-        sms_days,
-        gprs_days,
+    ---------- counts
+    days_in_month,
+    voice_days,
+    sms_days,
+    gprs_days,
 
-        ---------- booleans
-        voice_days = days_in_month and sms_days = days_in_month and gprs_days = days_in_month as is_fully_covered,
+    ---------- booleans
+    voice_days = days_in_month and sms_days = days_in_month and gprs_days = days_in_month as is_fully_covered,
 
-        ---------- dates
-        month_start_date
+    ---------- dates
+    month_start_date
 
-    from sized
+  from sized
 
 )
 

@@ -17,101 +17,101 @@ with
 
 observations as (
 
-    select * from {{ ref('stg_dm__imei_observations') }}
+  select * from {{ ref('stg_dm__imei_observations') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 attributed as (
 
-    select
-        assignments.user_id,
-        observations.imei,
-        observations.tac,
-        observations.first_seen_at,
-        observations.last_seen_at,
-        observations.event_count
+  select
+    assignments.user_id,
+    observations.imei,
+    observations.tac,
+    observations.first_seen_at,
+    observations.last_seen_at,
+    observations.event_count
 
-    from observations
-    inner join assignments
-        on observations.msisdn = assignments.msisdn
-        and observations.last_seen_at >= assignments.valid_from
-        and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
+  from observations
+  inner join assignments
+    on
+      observations.msisdn = assignments.msisdn
+      and observations.last_seen_at >= assignments.valid_from
+      and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
 
 ),
 
 flagged as (
 
-    select
-        *,
-        case
-            when lag(imei) over by_time is distinct from imei then 1 else 0
-        end as starts_version
+  select
+    *,
+    case
+      when (lag(imei) over (partition by user_id order by first_seen_at, last_seen_at, imei) is distinct from imei) then 1 else 0
+    end as starts_version
 
-    from attributed
-    window by_time as (partition by user_id order by first_seen_at, last_seen_at, imei)
+  from attributed
 
 ),
 
 numbered as (
 
-    select
-        *,
-        cast(sum(starts_version) over (
-            partition by user_id order by first_seen_at, last_seen_at, imei
-            rows between unbounded preceding and current row
-        ) as integer) as version_number
+  select
+    *,
+    cast(sum(starts_version) over (
+      partition by user_id order by first_seen_at, last_seen_at, imei
+      rows between unbounded preceding and current row
+    ) as integer) as version_number
 
-    from flagged
+  from flagged
 
 ),
 
 versions as (
 
-    select
-        user_id,
-        version_number,
-        min(imei) as imei,
-        min(tac) as tac,
-        min(first_seen_at) as valid_from,
-        max(last_seen_at) as last_seen_at,
-        cast(sum(event_count) as bigint) as event_count,
-        count(*) as observation_count
+  select
+    user_id,
+    version_number,
+    min(imei) as imei,
+    min(tac) as tac,
+    min(first_seen_at) as valid_from,
+    max(last_seen_at) as last_seen_at,
+    cast(sum(event_count) as bigint) as event_count,
+    count(*) as observation_count
 
-    from numbered
-    group by user_id, version_number
+  from numbered
+  group by user_id, version_number
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        version_number,
-        tac,
-        {{ pseudonym('imei') }} as imei_pseudonym,
+  select
+    ---------- ids
+    user_id,
+    version_number,
+    tac,
+    {{ pseudonym('imei') }} as imei_pseudonym,
 
-        ---------- counts
-        event_count,
-        observation_count,
+    ---------- counts
+    event_count,
+    observation_count,
 
-        ---------- booleans
-        lead(valid_from) over (partition by user_id order by version_number) is null as is_current,
+    ---------- booleans
+    lead(valid_from) over (partition by user_id order by version_number) is null as is_current,
 
-        ---------- timestamps
-        last_seen_at,
+    ---------- timestamps
+    last_seen_at,
 
-        ---------- validity
-        valid_from,
-        lead(valid_from) over (partition by user_id order by version_number) as valid_to
+    ---------- validity
+    valid_from,
+    lead(valid_from) over (partition by user_id order by version_number) as valid_to
 
-    from versions
+  from versions
 
 )
 

@@ -17,135 +17,135 @@ with
 
 users as (
 
-    select * from {{ ref('stg_boss__users') }}
+  select * from {{ ref('stg_boss__users') }}
 
 ),
 
 flagged as (
 
-    select
-        user_id,
-        batch_date,
-        join_date,
-        brand_code,
-        plan_code,
-        pay_type,
-        region_code,
-        user_status,
-        user_status_date,
-        cancel_reason,
-        is_rejoin,
-        is_dnd,
-        birth_year,
-        gender,
-        case
-            when lag(batch_date) over by_batch is null then 1
-            when lag(brand_code) over by_batch is distinct from brand_code
-                or lag(plan_code) over by_batch is distinct from plan_code
-                or lag(pay_type) over by_batch is distinct from pay_type
-                or lag(region_code) over by_batch is distinct from region_code
-                or lag(user_status) over by_batch is distinct from user_status
-                or lag(user_status_date) over by_batch is distinct from user_status_date
-                or lag(cancel_reason) over by_batch is distinct from cancel_reason
-                or lag(is_rejoin) over by_batch is distinct from is_rejoin
-                or lag(is_dnd) over by_batch is distinct from is_dnd
-                or lag(join_date) over by_batch is distinct from join_date
-                or lag(birth_year) over by_batch is distinct from birth_year
-                or lag(gender) over by_batch is distinct from gender
-                then 1
-            else 0
-        end as starts_version
+  select
+    user_id,
+    batch_date,
+    join_date,
+    brand_code,
+    plan_code,
+    pay_type,
+    region_code,
+    user_status,
+    user_status_date,
+    cancel_reason,
+    is_rejoin,
+    is_dnd,
+    birth_year,
+    gender,
+    case
+      when lag(batch_date) over (partition by user_id order by batch_date) is null then 1
+      when
+        (lag(brand_code) over (partition by user_id order by batch_date) is distinct from brand_code)
+        or (lag(plan_code) over (partition by user_id order by batch_date) is distinct from plan_code)
+        or (lag(pay_type) over (partition by user_id order by batch_date) is distinct from pay_type)
+        or (lag(region_code) over (partition by user_id order by batch_date) is distinct from region_code)
+        or (lag(user_status) over (partition by user_id order by batch_date) is distinct from user_status)
+        or (lag(user_status_date) over (partition by user_id order by batch_date) is distinct from user_status_date)
+        or (lag(cancel_reason) over (partition by user_id order by batch_date) is distinct from cancel_reason)
+        or (lag(is_rejoin) over (partition by user_id order by batch_date) is distinct from is_rejoin)
+        or (lag(is_dnd) over (partition by user_id order by batch_date) is distinct from is_dnd)
+        or (lag(join_date) over (partition by user_id order by batch_date) is distinct from join_date)
+        or (lag(birth_year) over (partition by user_id order by batch_date) is distinct from birth_year)
+        or (lag(gender) over (partition by user_id order by batch_date) is distinct from gender)
+        then 1
+      else 0
+    end as starts_version
 
-    from users
-    window by_batch as (partition by user_id order by batch_date)
+  from users
 
 ),
 
 numbered as (
 
-    select
-        *,
-        cast(sum(starts_version) over (
-            partition by user_id order by batch_date rows between unbounded preceding and current row
-        ) as integer) as version_number
+  select
+    *,
+    cast(sum(starts_version) over (
+      partition by user_id order by batch_date rows between unbounded preceding and current row
+    ) as integer) as version_number
 
-    from flagged
+  from flagged
 
 ),
 
 versions as (
 
-    -- one row per island of unchanged attributes; every column but batch_date is constant within it
-    select
-        user_id,
-        version_number,
-        min(batch_date) as first_batch_date,
-        max(batch_date) as last_batch_date,
-        min(join_date) as join_date,
-        min(brand_code) as brand_code,
-        min(plan_code) as plan_code,
-        min(pay_type) as pay_type,
-        min(region_code) as region_code,
-        min(user_status) as user_status,
-        min(user_status_date) as user_status_date,
-        min(cancel_reason) as cancel_reason,
-        bool_or(is_rejoin) as is_rejoin,
-        bool_or(is_dnd) as is_dnd,
-        min(birth_year) as birth_year,
-        min(gender) as gender
+  -- one row per island of unchanged attributes; every column but batch_date is constant within it
+  select
+    user_id,
+    version_number,
+    min(batch_date) as first_batch_date,
+    max(batch_date) as last_batch_date,
+    min(join_date) as join_date,
+    min(brand_code) as brand_code,
+    min(plan_code) as plan_code,
+    min(pay_type) as pay_type,
+    min(region_code) as region_code,
+    min(user_status) as user_status,
+    min(user_status_date) as user_status_date,
+    min(cancel_reason) as cancel_reason,
+    bool_or(is_rejoin) as is_rejoin,
+    bool_or(is_dnd) as is_dnd,
+    min(birth_year) as birth_year,
+    min(gender) as gender
 
-    from numbered
-    group by user_id, version_number
+  from numbered
+  group by user_id, version_number
 
 ),
 
 ranged as (
 
-    select
-        *,
-        cast(
-            case when version_number = 1 then least(join_date, first_batch_date) else first_batch_date end
-            as timestamp
-        ) as valid_from,
-        cast(lead(first_batch_date) over (partition by user_id order by version_number) as timestamp) as valid_to
+  select
+    *,
+    cast(
+      case when version_number = 1 then least(join_date, first_batch_date) else first_batch_date end
+      as timestamp
+    ) as valid_from,
+    cast(lead(first_batch_date) over (partition by user_id order by version_number) as timestamp) as valid_to
 
-    from versions
+  from versions
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        version_number,
+  select
+    ---------- ids
+    user_id,
+    version_number,
 
-        ---------- attributes
-        brand_code,
-        plan_code,
-        pay_type,
-        region_code,
-        user_status,
-        cancel_reason,
-        birth_year,
-        gender,
+    ---------- attributes
+    brand_code,
+    plan_code,
+    pay_type,
+    region_code,
+    user_status,
+    cancel_reason,
+    birth_year,
+    gender,
 
-        ---------- booleans
-        is_rejoin,
-        is_dnd,
-        valid_to is null as is_current,
+    ---------- booleans
+    is_rejoin,
+    is_dnd,
+    valid_to is null as is_current,
 
-        ---------- dates
-        join_date,
-        user_status_date,
-        first_batch_date,
-        last_batch_date,
+    ---------- dates
+    join_date,
+    user_status_date,
+    first_batch_date,
+    last_batch_date,
 
-        ---------- validity
-        valid_from,
-        valid_to
+    ---------- validity
+    valid_from,
+    valid_to
 
-    from ranged
+  from ranged
 
 )
 

@@ -8,41 +8,41 @@ with
 
 charges as (
 
-    select * from {{ ref('int_vas_order_charges_decided') }}
+  select * from {{ ref('int_vas_order_charges_decided') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        {{ pseudonym('user_id') }} as user_pseudonym,
-        service_code,
-        charge_month,
-        order_id,
+  select
+    ---------- ids
+    {{ pseudonym('user_id') }} as user_pseudonym,
+    service_code,
+    charge_month,
+    order_id,
 
-        ---------- attributes
-        charge_clause,
-        cancel_reason,
-        month_order_count,
+    ---------- attributes
+    charge_clause,
+    cancel_reason,
+    month_order_count,
 
-        ---------- money (fen)
-        info_fee_fen,
-        charged_fen,
+    ---------- money (fen)
+    info_fee_fen,
+    charged_fen,
 
-        ---------- booleans
-        is_charged,
-        is_held_at_month_start,
-        is_month_complete,
+    ---------- booleans
+    is_charged,
+    is_held_at_month_start,
+    is_month_complete,
 
-        ---------- timestamps
-        month_started_at,
-        ordered_at,
-        cancelled_at,
-        first_ordered_at,
-        charged_at
+    ---------- timestamps
+    month_started_at,
+    ordered_at,
+    cancelled_at,
+    first_ordered_at,
+    charged_at
 
-    from charges
+  from charges
 
 )
 

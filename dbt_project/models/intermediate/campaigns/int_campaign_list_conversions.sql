@@ -18,37 +18,37 @@ with
 
 lists as (
 
-    select * from {{ ref('int_campaign_lists') }}
+  select * from {{ ref('int_campaign_lists') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_boss__vas_orders') }}
+  select * from {{ ref('stg_boss__vas_orders') }}
 
 ),
 
 services as (
 
-    select * from {{ ref('int_campaign_services') }}
+  select * from {{ ref('int_campaign_services') }}
 
 ),
 
 users as (
 
-    select * from {{ ref('int_users_historized') }}
+  select * from {{ ref('int_users_historized') }}
 
 ),
 
 tiers as (
 
-    select * from {{ ref('int_campaign_plan_tiers') }}
+  select * from {{ ref('int_campaign_plan_tiers') }}
 
 ),
 
 bills as (
 
-    select * from {{ ref('stg_boss__bills') }}
+  select * from {{ ref('stg_boss__bills') }}
 
 ),
 
@@ -56,85 +56,89 @@ bills as (
 
 orders_judged as (
 
-    select
-        placed.user_id,
-        placed.service_code,
-        placed.operated_at as ordered_at,
-        count(cancels.order_id) = 0 as is_stable
+  select
+    placed.user_id,
+    placed.service_code,
+    placed.operated_at as ordered_at,
+    count(cancels.order_id) = 0 as is_stable
 
-    from orders as placed
-    left join orders as cancels
-        on placed.user_id = cancels.user_id
-        and placed.service_code = cancels.service_code
-        and cancels.action = '2'
-        and cancels.operated_at >= placed.operated_at
-        and cancels.operated_at <= {{ dbt.dateadd('hour', 72, 'placed.operated_at') }}
-    where placed.action = '1'
-    group by
-        placed.order_id,
-        placed.user_id,
-        placed.service_code,
-        placed.operated_at
+  from orders as placed
+  left join orders as cancels
+    on
+      placed.user_id = cancels.user_id
+      and placed.service_code = cancels.service_code
+      and cancels.action = '2'
+      and placed.operated_at <= cancels.operated_at
+      and cancels.operated_at <= {{ dbt.dateadd('hour', 72, 'placed.operated_at') }}
+  where placed.action = '1'
+  group by
+    placed.order_id,
+    placed.user_id,
+    placed.service_code,
+    placed.operated_at
 
 ),
 
 stable_orders as (
 
-    select
-        orders_judged.user_id,
-        orders_judged.service_code,
-        services.product_line,
-        orders_judged.ordered_at
+  select
+    orders_judged.user_id,
+    orders_judged.service_code,
+    services.product_line,
+    orders_judged.ordered_at
 
-    from orders_judged
-    inner join services
-        on orders_judged.service_code = services.service_code
-    where orders_judged.is_stable
+  from orders_judged
+  inner join services
+    on orders_judged.service_code = services.service_code
+  where orders_judged.is_stable
 
 ),
 
 order_lists as (
 
-    select
-        lists.campaign,
-        lists.run_date,
-        lists.user_pseudonym,
-        lists.user_id,
-        lists.offer,
-        lists.conversion_match,
-        lists.contact_date,
-        lists.window_end_date,
-        offered.product_line as offered_product_line
+  select
+    lists.campaign,
+    lists.run_date,
+    lists.user_pseudonym,
+    lists.user_id,
+    lists.offer,
+    lists.conversion_match,
+    lists.contact_date,
+    lists.window_end_date,
+    offered.product_line as offered_product_line
 
-    from lists
-    left join services as offered
-        on lists.offer = offered.service_code
-    where lists.conversion_kind = 'stable_vas_order'
+  from lists
+  left join services as offered
+    on lists.offer = offered.service_code
+  where lists.conversion_kind = 'stable_vas_order'
 
 ),
 
 order_conversions as (
 
-    select
-        order_lists.campaign,
-        order_lists.run_date,
-        order_lists.user_pseudonym,
-        min(stable_orders.ordered_at) as converted_at
+  select
+    order_lists.campaign,
+    order_lists.run_date,
+    order_lists.user_pseudonym,
+    min(stable_orders.ordered_at) as converted_at
 
-    from order_lists
-    inner join stable_orders
-        on order_lists.user_id = stable_orders.user_id
-        and stable_orders.ordered_at >= cast(order_lists.contact_date as timestamp)
-        and stable_orders.ordered_at < cast(order_lists.window_end_date as timestamp)
-        and (
-            (order_lists.conversion_match = 'service' and stable_orders.service_code = order_lists.offer)
-            or (order_lists.conversion_match = 'product_line'
-                and stable_orders.product_line = order_lists.offered_product_line)
+  from order_lists
+  inner join stable_orders
+    on
+      order_lists.user_id = stable_orders.user_id
+      and stable_orders.ordered_at >= cast(order_lists.contact_date as timestamp)
+      and stable_orders.ordered_at < cast(order_lists.window_end_date as timestamp)
+      and (
+        (order_lists.conversion_match = 'service' and order_lists.offer = stable_orders.service_code)
+        or (
+          order_lists.conversion_match = 'product_line'
+          and order_lists.offered_product_line = stable_orders.product_line
         )
-    group by
-        order_lists.campaign,
-        order_lists.run_date,
-        order_lists.user_pseudonym
+      )
+  group by
+    order_lists.campaign,
+    order_lists.run_date,
+    order_lists.user_pseudonym
 
 ),
 
@@ -142,42 +146,43 @@ order_conversions as (
 
 plan_lists as (
 
-    select
-        lists.campaign,
-        lists.run_date,
-        lists.user_pseudonym,
-        lists.user_id,
-        lists.contact_date,
-        lists.window_end_date,
-        offered.gprs_quota_mb as offered_quota_mb
+  select
+    lists.campaign,
+    lists.run_date,
+    lists.user_pseudonym,
+    lists.user_id,
+    lists.contact_date,
+    lists.window_end_date,
+    offered.gprs_quota_mb as offered_quota_mb
 
-    from lists
-    inner join tiers as offered
-        on lists.offer = offered.plan_code
-    where lists.conversion_kind = 'plan_migration'
+  from lists
+  inner join tiers as offered
+    on lists.offer = offered.plan_code
+  where lists.conversion_kind = 'plan_migration'
 
 ),
 
 plan_conversions as (
 
-    select
-        plan_lists.campaign,
-        plan_lists.run_date,
-        plan_lists.user_pseudonym,
-        min(users.valid_from) as converted_at
+  select
+    plan_lists.campaign,
+    plan_lists.run_date,
+    plan_lists.user_pseudonym,
+    min(users.valid_from) as converted_at
 
-    from plan_lists
-    inner join users
-        on plan_lists.user_id = users.user_id
-        and users.valid_from >= cast(plan_lists.contact_date as timestamp)
-        and users.valid_from < cast(plan_lists.window_end_date as timestamp)
-    inner join tiers as migrated
-        on users.plan_code = migrated.plan_code
-    where migrated.gprs_quota_mb >= plan_lists.offered_quota_mb
-    group by
-        plan_lists.campaign,
-        plan_lists.run_date,
-        plan_lists.user_pseudonym
+  from plan_lists
+  inner join users
+    on
+      plan_lists.user_id = users.user_id
+      and users.valid_from >= cast(plan_lists.contact_date as timestamp)
+      and users.valid_from < cast(plan_lists.window_end_date as timestamp)
+  inner join tiers as migrated
+    on users.plan_code = migrated.plan_code
+  where migrated.gprs_quota_mb >= plan_lists.offered_quota_mb
+  group by
+    plan_lists.campaign,
+    plan_lists.run_date,
+    plan_lists.user_pseudonym
 
 ),
 
@@ -185,122 +190,127 @@ plan_conversions as (
 
 bill_months as (
 
-    select
-        user_id,
-        cast({{ yyyymm_to_date('bill_month') }} as date) as month_start_date,
-        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, yyyymm_to_date('bill_month'))) }} as date)
-            as month_end_date,
-        paid_fen,
-        arrears_fen
+  select
+    user_id,
+    cast({{ yyyymm_to_date('bill_month') }} as date) as month_start_date,
+    cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, yyyymm_to_date('bill_month'))) }} as date)
+      as month_end_date,
+    paid_fen,
+    arrears_fen
 
-    from bills
+  from bills
 
 ),
 
 arrears_lists as (
 
-    select * from lists
-    where conversion_kind = 'arrears_paid'
+  select * from lists
+  where conversion_kind = 'arrears_paid'
 
 ),
 
 listed_bills as (
 
-    -- the last bill before the contact: the arrears the reminder was about
-    select
-        arrears_lists.campaign,
-        arrears_lists.run_date,
-        arrears_lists.user_pseudonym,
-        bill_months.arrears_fen,
-        row_number() over (
-            partition by arrears_lists.campaign, arrears_lists.run_date, arrears_lists.user_pseudonym
-            order by bill_months.month_start_date desc
-        ) as recency
+  -- the last bill before the contact: the arrears the reminder was about
+  select
+    arrears_lists.campaign,
+    arrears_lists.run_date,
+    arrears_lists.user_pseudonym,
+    bill_months.arrears_fen,
+    row_number() over (
+      partition by arrears_lists.campaign, arrears_lists.run_date, arrears_lists.user_pseudonym
+      order by bill_months.month_start_date desc
+    ) as recency
 
-    from arrears_lists
-    inner join bill_months
-        on arrears_lists.user_id = bill_months.user_id
-        and bill_months.month_end_date < arrears_lists.contact_date
+  from arrears_lists
+  inner join bill_months
+    on
+      arrears_lists.user_id = bill_months.user_id
+      and arrears_lists.contact_date > bill_months.month_end_date
 
 ),
 
 next_bills as (
 
-    select
-        arrears_lists.campaign,
-        arrears_lists.run_date,
-        arrears_lists.user_pseudonym,
-        bill_months.month_end_date,
-        bill_months.paid_fen,
-        bill_months.arrears_fen,
-        row_number() over (
-            partition by arrears_lists.campaign, arrears_lists.run_date, arrears_lists.user_pseudonym
-            order by bill_months.month_start_date
-        ) as position
+  select
+    arrears_lists.campaign,
+    arrears_lists.run_date,
+    arrears_lists.user_pseudonym,
+    bill_months.month_end_date,
+    bill_months.paid_fen,
+    bill_months.arrears_fen,
+    row_number() over (
+      partition by arrears_lists.campaign, arrears_lists.run_date, arrears_lists.user_pseudonym
+      order by bill_months.month_start_date
+    ) as position
 
-    from arrears_lists
-    inner join bill_months
-        on arrears_lists.user_id = bill_months.user_id
-        and bill_months.month_end_date >= arrears_lists.contact_date
-        and bill_months.month_end_date < arrears_lists.window_end_date
+  from arrears_lists
+  inner join bill_months
+    on
+      arrears_lists.user_id = bill_months.user_id
+      and arrears_lists.contact_date <= bill_months.month_end_date
+      and arrears_lists.window_end_date > bill_months.month_end_date
 
 ),
 
 arrears_conversions as (
 
-    select
-        next_bills.campaign,
-        next_bills.run_date,
-        next_bills.user_pseudonym,
-        cast(next_bills.month_end_date as timestamp) as converted_at
+  select
+    next_bills.campaign,
+    next_bills.run_date,
+    next_bills.user_pseudonym,
+    cast(next_bills.month_end_date as timestamp) as converted_at
 
-    from next_bills
-    inner join listed_bills
-        on next_bills.campaign = listed_bills.campaign
-        and next_bills.run_date = listed_bills.run_date
-        and next_bills.user_pseudonym = listed_bills.user_pseudonym
-        and listed_bills.recency = 1
-    where next_bills.position = 1
-        and (next_bills.arrears_fen = 0 or next_bills.paid_fen >= listed_bills.arrears_fen)
+  from next_bills
+  inner join listed_bills
+    on
+      next_bills.campaign = listed_bills.campaign
+      and next_bills.run_date = listed_bills.run_date
+      and next_bills.user_pseudonym = listed_bills.user_pseudonym
+      and listed_bills.recency = 1
+  where
+    next_bills.position = 1
+    and (next_bills.arrears_fen = 0 or next_bills.paid_fen >= listed_bills.arrears_fen)
 
 ),
 
 conversions as (
 
-    select * from order_conversions
-    union all
-    select * from plan_conversions
-    union all
-    select * from arrears_conversions
+  select * from order_conversions
+  union all
+  select * from plan_conversions
+  union all
+  select * from arrears_conversions
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        lists.campaign,
-        lists.run_date,
-        lists.user_pseudonym,
+  select
+    ---------- ids
+    lists.campaign,
+    lists.run_date,
+    lists.user_pseudonym,
 
-        ---------- attributes
-        lists.list_group,
-        lists.offer,
-        lists.conversion_kind,
+    ---------- attributes
+    lists.list_group,
+    lists.offer,
+    lists.conversion_kind,
 
-        ---------- dates
-        lists.contact_date,
-        lists.window_end_date,
+    ---------- dates
+    lists.contact_date,
+    lists.window_end_date,
 
-        ---------- outcome
-        conversions.converted_at is not null as is_converted,
-        conversions.converted_at
+    ---------- outcome
+    conversions.converted_at is not null as is_converted,
+    conversions.converted_at
 
-    from lists
-    left join conversions
-        on lists.campaign = conversions.campaign
-        and lists.run_date = conversions.run_date
-        and lists.user_pseudonym = conversions.user_pseudonym
+  from lists
+  left join conversions
+    on
+      lists.campaign = conversions.campaign
+      and lists.run_date = conversions.run_date
+      and lists.user_pseudonym = conversions.user_pseudonym
 
 )
 

@@ -10,35 +10,35 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_boss__vas_orders') }}
+  select * from {{ ref('stg_boss__vas_orders') }}
 
 ),
 
 netted as (
 
-    select
-        user_id,
-        service_code,
-        sum(case action when '1' then 1 when '2' then -1 else 0 end) as net_orders,
-        max(case when action = '1' then operated_at end) as held_since
+  select
+    user_id,
+    service_code,
+    sum(case action when '1' then 1 when '2' then -1 else 0 end) as net_orders,
+    max(case when action = '1' then operated_at end) as held_since
 
-    from orders
-    group by user_id, service_code
+  from orders
+  group by user_id, service_code
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        service_code,
+  select
+    ---------- ids
+    user_id,
+    service_code,
 
-        ---------- timestamps
-        held_since
+    ---------- timestamps
+    held_since
 
-    from netted
-    where net_orders > 0
+  from netted
+  where net_orders > 0
 
 )
 

@@ -10,81 +10,82 @@ with
 
 deliveries as (
 
-    select * from {{ ref('stg_vgop__deliveries') }}
+  select * from {{ ref('stg_vgop__deliveries') }}
 
 ),
 
 status_codes as (
 
-    select * from {{ ref('stg_vgop__status_codes') }}
+  select * from {{ ref('stg_vgop__status_codes') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 terminal_codes as (
 
-    select distinct status_code
-    from status_codes
-    where status_class = 'TERMINAL'
+  select distinct status_code
+  from status_codes
+  where status_class = 'TERMINAL'
 
 ),
 
 failures as (
 
-    select
-        deliveries.msisdn,
-        deliveries.service_code,
-        deliveries.media,
-        deliveries.sent_at
+  select
+    deliveries.msisdn,
+    deliveries.service_code,
+    deliveries.media,
+    deliveries.sent_at
 
-    from deliveries
-    inner join terminal_codes
-        on deliveries.status_code = terminal_codes.status_code
+  from deliveries
+  inner join terminal_codes
+    on deliveries.status_code = terminal_codes.status_code
 
 ),
 
 attributed as (
 
-    select
-        assignments.user_id,
-        failures.service_code,
-        failures.media,
-        failures.sent_at
+  select
+    assignments.user_id,
+    failures.service_code,
+    failures.media,
+    failures.sent_at
 
-    from failures
-    inner join assignments
-        on failures.msisdn = assignments.msisdn
-        and failures.sent_at >= assignments.valid_from
-        and {{ before_valid_to('failures.sent_at', 'assignments.valid_to') }}
+  from failures
+  inner join assignments
+    on
+      failures.msisdn = assignments.msisdn
+      and failures.sent_at >= assignments.valid_from
+      and {{ before_valid_to('failures.sent_at', 'assignments.valid_to') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        service_code,
+  select
+    ---------- ids
+    user_id,
+    service_code,
 
-        ---------- attributes
-        min(media) as media,
+    ---------- attributes
+    min(media) as media,
 
-        ---------- dates
-        cast(sent_at as date) as failure_date,
+    ---------- dates
+    cast(sent_at as date) as failure_date,
 
-        ---------- counts
-        cast(count(*) as bigint) as failure_count,
+    ---------- counts
+    cast(count(*) as bigint) as failure_count,
 
-        ---------- timestamps
-        max(sent_at) as last_failed_at
+    ---------- timestamps
+    max(sent_at) as last_failed_at
 
-    from attributed
-    group by user_id, service_code, cast(sent_at as date)
+  from attributed
+  group by user_id, service_code, cast(sent_at as date)
 
 )
 

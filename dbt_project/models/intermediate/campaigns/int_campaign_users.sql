@@ -10,39 +10,39 @@ with
 
 users as (
 
-    select * from {{ ref('int_users_historized') }}
+  select * from {{ ref('int_users_historized') }}
 
 ),
 
 current_versions as (
 
-    select * from users
-    where is_current
+  select * from users
+  where is_current
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        {{ pseudonym('user_id') }} as user_pseudonym,
+  select
+    ---------- ids
+    user_id,
+    {{ pseudonym('user_id') }} as user_pseudonym,
 
-        ---------- attributes
-        user_status,
-        brand_code,
-        plan_code,
-        pay_type,
+    ---------- attributes
+    user_status,
+    brand_code,
+    plan_code,
+    pay_type,
 
-        ---------- booleans
-        is_dnd,
+    ---------- booleans
+    is_dnd,
 
-        ---------- dates
-        join_date,
-        user_status_date,
-        last_batch_date
+    ---------- dates
+    join_date,
+    user_status_date,
+    last_batch_date
 
-    from current_versions
+  from current_versions
 
 )
 

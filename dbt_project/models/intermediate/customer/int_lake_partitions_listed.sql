@@ -14,28 +14,28 @@ with
 
 partitions as (
 
-    {% for source_name, table_name in inputs -%}
+  {% for source_name, table_name in inputs -%}
     select
-        '{{ source(source_name, table_name).identifier }}' as interface_name,
-        batch_date,
-        partition_written_at
+      '{{ source(source_name, table_name).identifier }}' as interface_name,
+      batch_date,
+      partition_written_at
     from ({{ lake_partitions(source(source_name, table_name)) }}) as listed
     {{ 'union all' if not loop.last }}
-    {% endfor %}
+  {% endfor %}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        interface_name,
-        batch_date,
+  select
+    ---------- ids
+    interface_name,
+    batch_date,
 
-        ---------- lineage
-        partition_written_at
+    ---------- lineage
+    partition_written_at
 
-    from partitions
+  from partitions
 
 )
 

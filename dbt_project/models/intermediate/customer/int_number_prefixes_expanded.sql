@@ -13,65 +13,82 @@ with
 
 ranges as (
 
-    select * from {{ ref('number_prefix_operators') }}
+  select * from {{ ref('number_prefix_operators') }}
 
 ),
 
 digits as (
 
-    select '0' as digit union all select '1' union all select '2' union all select '3' union all select '4'
-    union all select '5' union all select '6' union all select '7' union all select '8' union all select '9'
+  select '0' as digit
+  union all
+  select '1'
+  union all
+  select '2'
+  union all
+  select '3'
+  union all
+  select '4'
+  union all
+  select '5'
+  union all
+  select '6'
+  union all
+  select '7'
+  union all
+  select '8'
+  union all
+  select '9'
 
 ),
 
 suffixes as (
 
-    -- every digit string of 0 to 5 digits (the seed's prefixes have 1 to 6)
-    select '' as suffix
-    union all
-    select d1.digit from digits as d1
-    union all
-    select d1.digit || d2.digit from digits as d1 cross join digits as d2
-    union all
-    select d1.digit || d2.digit || d3.digit
-    from digits as d1 cross join digits as d2 cross join digits as d3
-    union all
-    select d1.digit || d2.digit || d3.digit || d4.digit
-    from digits as d1 cross join digits as d2 cross join digits as d3 cross join digits as d4
-    union all
-    select d1.digit || d2.digit || d3.digit || d4.digit || d5.digit
-    from digits as d1 cross join digits as d2 cross join digits as d3 cross join digits as d4 cross join digits as d5
+  -- every digit string of 0 to 5 digits (the seed's prefixes have 1 to 6)
+  select '' as suffix
+  union all
+  select d1.digit from digits as d1
+  union all
+  select d1.digit || d2.digit from digits as d1 cross join digits as d2
+  union all
+  select d1.digit || d2.digit || d3.digit
+  from digits as d1 cross join digits as d2 cross join digits as d3
+  union all
+  select d1.digit || d2.digit || d3.digit || d4.digit
+  from digits as d1 cross join digits as d2 cross join digits as d3 cross join digits as d4
+  union all
+  select d1.digit || d2.digit || d3.digit || d4.digit || d5.digit
+  from digits as d1 cross join digits as d2 cross join digits as d3 cross join digits as d4 cross join digits as d5
 
 ),
 
 expanded as (
 
-    select
-        ranges.number_length,
-        ranges.number_prefix || suffixes.suffix as match_prefix,
-        ranges.number_prefix,
-        ranges.line_type,
-        coalesce(ranges.operator_code, 'FIXED_LINE') as number_class
+  select
+    ranges.number_length,
+    ranges.number_prefix || suffixes.suffix as match_prefix,
+    ranges.number_prefix,
+    ranges.line_type,
+    coalesce(ranges.operator_code, 'FIXED_LINE') as number_class
 
-    from ranges
-    inner join suffixes
-        on length(suffixes.suffix) = 6 - length(ranges.number_prefix)
+  from ranges
+  inner join suffixes
+    on length(suffixes.suffix) = 6 - length(ranges.number_prefix)
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        number_length,
-        match_prefix,
+  select
+    ---------- ids
+    number_length,
+    match_prefix,
 
-        ---------- attributes
-        number_prefix,
-        line_type,
-        number_class
+    ---------- attributes
+    number_prefix,
+    line_type,
+    number_class
 
-    from expanded
+  from expanded
 
 )
 

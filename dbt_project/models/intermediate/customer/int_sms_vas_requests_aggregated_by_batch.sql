@@ -18,20 +18,20 @@ with
 
 partitions as (
 
-    {{ lake_partitions(source('mediation', 'cdr_sms')) }}
+  {{ lake_partitions(source('mediation', 'cdr_sms')) }}
 
 ),
 
 sms_cdrs as (
 
-    select * from {{ ref('stg_mediation__sms_cdrs') }}
-    where {{ lake_batch_file_filter('source_file_name', source('mediation', 'cdr_sms')) }}
+  select * from {{ ref('stg_mediation__sms_cdrs') }}
+  where {{ lake_batch_file_filter('source_file_name', source('mediation', 'cdr_sms')) }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
@@ -45,9 +45,11 @@ built as (
 
 batches as (
 
-    select partitions.batch_date, partitions.partition_written_at
-    from partitions
-    {% if is_incremental() %}
+  select
+    partitions.batch_date,
+    partitions.partition_written_at
+  from partitions
+  {% if is_incremental() %}
     left join built
         on partitions.batch_date = built.batch_date
         and partitions.partition_written_at = built.partition_written_at
@@ -58,55 +60,57 @@ batches as (
 
 requests as (
 
-    select
-        sms_cdrs.batch_date,
-        batches.partition_written_at,
-        sms_cdrs.msisdn,
-        sms_cdrs.service_code,
-        sms_cdrs.sent_at
+  select
+    sms_cdrs.batch_date,
+    batches.partition_written_at,
+    sms_cdrs.msisdn,
+    sms_cdrs.service_code,
+    sms_cdrs.sent_at
 
-    from sms_cdrs
-    inner join batches
-        on sms_cdrs.batch_date = batches.batch_date
-    where sms_cdrs.sms_type = 'MO'
-        and sms_cdrs.service_code is not null
+  from sms_cdrs
+  inner join batches
+    on sms_cdrs.batch_date = batches.batch_date
+  where
+    sms_cdrs.sms_type = 'MO'
+    and sms_cdrs.service_code is not null
 
 ),
 
 attributed as (
 
-    select
-        requests.batch_date,
-        requests.partition_written_at,
-        assignments.user_id,
-        cast({{ dbt.date_trunc('month', 'requests.sent_at') }} as date) as month_start_date,
-        requests.service_code
+  select
+    requests.batch_date,
+    requests.partition_written_at,
+    assignments.user_id,
+    cast({{ dbt.date_trunc('month', 'requests.sent_at') }} as date) as month_start_date,
+    requests.service_code
 
-    from requests
-    inner join assignments
-        on requests.msisdn = assignments.msisdn
-        and requests.sent_at >= assignments.valid_from
-        and {{ before_valid_to('requests.sent_at', 'assignments.valid_to') }}
+  from requests
+  inner join assignments
+    on
+      requests.msisdn = assignments.msisdn
+      and requests.sent_at >= assignments.valid_from
+      and {{ before_valid_to('requests.sent_at', 'assignments.valid_to') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        batch_date,
-        user_id,
-        month_start_date,
-        service_code,
+  select
+    ---------- ids
+    batch_date,
+    user_id,
+    month_start_date,
+    service_code,
 
-        ---------- counts
-        cast(count(*) as bigint) as request_count,
+    ---------- counts
+    cast(count(*) as bigint) as request_count,
 
-        ---------- lineage
-        max(partition_written_at) as partition_written_at
+    ---------- lineage
+    max(partition_written_at) as partition_written_at
 
-    from attributed
-    group by batch_date, user_id, month_start_date, service_code
+  from attributed
+  group by batch_date, user_id, month_start_date, service_code
 
 )
 

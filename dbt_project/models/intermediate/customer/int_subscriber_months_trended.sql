@@ -23,80 +23,81 @@ with
 
 build_from as (
 
-    select {{ first_month_to_build(ref('int_customer_months')) }} as month_start_date
+  select {{ first_month_to_build(ref('int_customer_months')) }} as month_start_date
 
 ),
 
 measured as (
 
-    -- the months to build and the two before them, which their windows look back on
-    select * from {{ ref('int_subscriber_months_measured') }}
-    where month_start_date >= (
-        select cast({{ dbt.dateadd('month', -2, 'month_start_date') }} as date) from build_from
-    )
+  -- the months to build and the two before them, which their windows look back on
+  select * from {{ ref('int_subscriber_months_measured') }}
+  where month_start_date >= (
+    select cast({{ dbt.dateadd('month', -2, 'month_start_date') }} as date) from build_from
+  )
 
 ),
 
 indexed as (
 
-    select
-        user_id,
-        month_start_date,
-        {{ month_index('month_start_date') }} as month_index,
-        usage_day_count,
-        inputs_written_at,
-        cast(voice_calls as double) as voice_calls,
-        voice_minutes,
-        cast(sms_mo + sms_mt as double) as sms_count,
-        gprs_mb,
-        cast(vas_use_count as double) as vas_use_count,
-        cast(active_days as double) as active_days
+  select
+    user_id,
+    month_start_date,
+    {{ month_index('month_start_date') }} as month_index,
+    usage_day_count,
+    inputs_written_at,
+    cast(voice_calls as double) as voice_calls,
+    voice_minutes,
+    cast(sms_mo + sms_mt as double) as sms_count,
+    gprs_mb,
+    cast(vas_use_count as double) as vas_use_count,
+    cast(active_days as double) as active_days
 
-    from measured
+  from measured
 
 ),
 
 windowed as (
 
-    select
-        user_id,
-        month_start_date,
-        usage_day_count,
-        inputs_written_at,
-        sum(usage_day_count) over previous_two as previous_day_count,
-        {% for measure in measures -%}
-        {{ measure }},
-        avg({{ measure }}) over last_three as {{ measure }}_3m_avg,
-        sum({{ measure }}) over previous_two as {{ measure }}_previous_sum{{ ',' if not loop.last }}
-        {% endfor %}
-    from indexed
-    window
-        last_three as (partition by user_id order by month_index range between 2 preceding and current row),
-        previous_two as (partition by user_id order by month_index range between 2 preceding and 1 preceding)
+  select
+    user_id,
+    month_start_date,
+    usage_day_count,
+    inputs_written_at,
+    sum(usage_day_count) over previous_two as previous_day_count,
+    {%- for measure in measures %}
+      {{ measure }},
+      avg({{ measure }}) over last_three as {{ measure }}_3m_avg,
+      sum({{ measure }}) over previous_two as {{ measure }}_previous_sum{% if not loop.last %},{% endif %}
+    {%- endfor %}
+
+  from indexed
+  window
+    last_three as (partition by user_id order by month_index range between 2 preceding and current row),
+    previous_two as (partition by user_id order by month_index range between 2 preceding and 1 preceding)
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        month_start_date,
+  select
+    ---------- ids
+    user_id,
+    month_start_date,
 
-        ---------- 3-month averages and trends
-        {% for measure in measures -%}
-        {{ measure }}_3m_avg,
-        case
-            when {{ measure }}_previous_sum > 0
-                then ({{ measure }} / usage_day_count) / ({{ measure }}_previous_sum / previous_day_count) - 1
-        end as {{ measure }}_trend,
-        {% endfor %}
+    ---------- 3-month averages and trends
+    {% for measure in measures -%}
+      {{ measure }}_3m_avg,
+      case
+        when {{ measure }}_previous_sum > 0
+          then ({{ measure }} / usage_day_count) / ({{ measure }}_previous_sum / previous_day_count) - 1
+      end as {{ measure }}_trend,
+    {% endfor %}
 
-        ---------- lineage
-        inputs_written_at
+    ---------- lineage
+    inputs_written_at
 
-    from windowed
-    where month_start_date >= (select month_start_date from build_from)
+  from windowed
+  where month_start_date >= (select month_start_date from build_from)
 
 )
 

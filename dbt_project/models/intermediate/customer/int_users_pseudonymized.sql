@@ -19,14 +19,14 @@ with
 
 users as (
 
-    select * from {{ ref('int_users_historized') }}
+  select * from {{ ref('int_users_historized') }}
 
 ),
 
 current_key as (
 
-    -- hashed once: the fixed text's pseudonym under the key in the environment
-    select {{ pseudonym("'vasmart-pseudonym-key-check'") }} as key_check
+  -- hashed once: the fixed text's pseudonym under the key in the environment
+  select {{ pseudonym("'vasmart-pseudonym-key-check'") }} as key_check
 
 ),
 
@@ -47,9 +47,9 @@ key_changed as (
 
 to_hash as (
 
-    select users.user_id
-    from users
-    {% if is_incremental() %}
+  select users.user_id
+  from users
+  {% if is_incremental() %}
     cross join key_changed
     left join hashed
         on users.user_id = hashed.user_id
@@ -57,22 +57,22 @@ to_hash as (
         and (hashed.user_id is null or key_changed.is_changed)
     {% else %}
     where users.is_current
-    {% endif %}
+  {% endif %}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        to_hash.user_id,
-        {{ pseudonym('to_hash.user_id') }} as user_pseudonym,
+  select
+    ---------- ids
+    to_hash.user_id,
+    {{ pseudonym('to_hash.user_id') }} as user_pseudonym,
 
-        ---------- lineage
-        current_key.key_check
+    ---------- lineage
+    current_key.key_check
 
-    from to_hash
-    cross join current_key
+  from to_hash
+  cross join current_key
 
 )
 

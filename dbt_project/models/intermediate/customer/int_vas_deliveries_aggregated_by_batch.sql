@@ -19,26 +19,26 @@ with
 
 partitions as (
 
-    {{ lake_partitions(source('vgop', 'vas_delivery')) }}
+  {{ lake_partitions(source('vgop', 'vas_delivery')) }}
 
 ),
 
 deliveries as (
 
-    select * from {{ ref('stg_vgop__deliveries') }}
-    where {{ lake_batch_file_filter('source_file_name', source('vgop', 'vas_delivery')) }}
+  select * from {{ ref('stg_vgop__deliveries') }}
+  where {{ lake_batch_file_filter('source_file_name', source('vgop', 'vas_delivery')) }}
 
 ),
 
 status_codes as (
 
-    select * from {{ ref('stg_vgop__status_codes') }}
+  select * from {{ ref('stg_vgop__status_codes') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
@@ -52,9 +52,11 @@ built as (
 
 batches as (
 
-    select partitions.batch_date, partitions.partition_written_at
-    from partitions
-    {% if is_incremental() %}
+  select
+    partitions.batch_date,
+    partitions.partition_written_at
+  from partitions
+  {% if is_incremental() %}
     left join built
         on partitions.batch_date = built.batch_date
         and partitions.partition_written_at = built.partition_written_at
@@ -65,89 +67,91 @@ batches as (
 
 status_classes as (
 
-    select
-        status_code,
-        status_class,
-        row_number() over (partition by status_code order by batch_date desc) as recency
+  select
+    status_code,
+    status_class,
+    row_number() over (partition by status_code order by batch_date desc) as recency
 
-    from status_codes
+  from status_codes
 
 ),
 
 pushes as (
 
-    select
-        deliveries.batch_date,
-        batches.partition_written_at,
-        deliveries.msisdn,
-        deliveries.service_code,
-        deliveries.sent_at,
-        status_classes.status_class
+  select
+    deliveries.batch_date,
+    batches.partition_written_at,
+    deliveries.msisdn,
+    deliveries.service_code,
+    deliveries.sent_at,
+    status_classes.status_class
 
-    from deliveries
-    inner join batches
-        on deliveries.batch_date = batches.batch_date
-    left join status_classes
-        on deliveries.status_code = status_classes.status_code
-        and status_classes.recency = 1
+  from deliveries
+  inner join batches
+    on deliveries.batch_date = batches.batch_date
+  left join status_classes
+    on
+      deliveries.status_code = status_classes.status_code
+      and status_classes.recency = 1
 
 ),
 
 attributed as (
 
-    select
-        pushes.batch_date,
-        pushes.partition_written_at,
-        assignments.user_id,
-        cast({{ dbt.date_trunc('month', 'pushes.sent_at') }} as date) as month_start_date,
-        pushes.service_code,
-        pushes.status_class
+  select
+    pushes.batch_date,
+    pushes.partition_written_at,
+    assignments.user_id,
+    cast({{ dbt.date_trunc('month', 'pushes.sent_at') }} as date) as month_start_date,
+    pushes.service_code,
+    pushes.status_class
 
-    from pushes
-    inner join assignments
-        on pushes.msisdn = assignments.msisdn
-        and pushes.sent_at >= assignments.valid_from
-        and {{ before_valid_to('pushes.sent_at', 'assignments.valid_to') }}
+  from pushes
+  inner join assignments
+    on
+      pushes.msisdn = assignments.msisdn
+      and pushes.sent_at >= assignments.valid_from
+      and {{ before_valid_to('pushes.sent_at', 'assignments.valid_to') }}
 
 ),
 
 aggregated as (
 
-    select
-        batch_date,
-        user_id,
-        month_start_date,
-        service_code,
-        max(partition_written_at) as partition_written_at,
-        cast(count(*) as bigint) as delivery_count,
-        cast(sum(case when status_class = 'SUCCESS' then 1 else 0 end) as bigint) as received_count,
-        cast(sum(case when status_class = 'SUCCESS' then 0 else 1 end) as bigint) as failed_count,
-        cast(sum(case when status_class = 'TERMINAL' then 1 else 0 end) as bigint) as terminal_failed_count
+  select
+    batch_date,
+    user_id,
+    month_start_date,
+    service_code,
+    max(partition_written_at) as partition_written_at,
+    cast(count(*) as bigint) as delivery_count,
+    cast(sum(case when status_class = 'SUCCESS' then 1 else 0 end) as bigint) as received_count,
+    cast(sum(case when status_class = 'SUCCESS' then 0 else 1 end) as bigint) as failed_count,
+    cast(sum(case when status_class = 'TERMINAL' then 1 else 0 end) as bigint) as terminal_failed_count
 
-    from attributed
-    group by batch_date, user_id, month_start_date, service_code
+  from attributed
+  group by batch_date, user_id, month_start_date, service_code
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        batch_date,
-        user_id,
-        month_start_date,
-        service_code,
+  select
+    ---------- ids
+    batch_date,
+    user_id,
+    month_start_date,
+    service_code,
 
-        ---------- counts
-        delivery_count,
-        received_count,
-        failed_count,
-        terminal_failed_count,
+    ---------- counts
+    delivery_count,
+    received_count,
+    failed_count,
+    terminal_failed_count,
 
-        ---------- lineage
-        partition_written_at
+    ---------- lineage
+    partition_written_at
 
-    from aggregated
+  from aggregated
 
 )
 

@@ -25,26 +25,26 @@ with
 
 partitions as (
 
-    {{ lake_partitions(source('mediation', 'cdr_voice')) }}
+  {{ lake_partitions(source('mediation', 'cdr_voice')) }}
 
 ),
 
 voice_cdrs as (
 
-    select * from {{ ref('stg_mediation__voice_cdrs') }}
-    where {{ lake_batch_file_filter('source_file_name', source('mediation', 'cdr_voice')) }}
+  select * from {{ ref('stg_mediation__voice_cdrs') }}
+  where {{ lake_batch_file_filter('source_file_name', source('mediation', 'cdr_voice')) }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 prefixes as (
 
-    select * from {{ ref('int_number_prefixes_expanded') }}
+  select * from {{ ref('int_number_prefixes_expanded') }}
 
 ),
 
@@ -58,9 +58,11 @@ built as (
 
 batches as (
 
-    select partitions.batch_date, partitions.partition_written_at
-    from partitions
-    {% if is_incremental() %}
+  select
+    partitions.batch_date,
+    partitions.partition_written_at
+  from partitions
+  {% if is_incremental() %}
     left join built
         on partitions.batch_date = built.batch_date
         and partitions.partition_written_at = built.partition_written_at
@@ -71,101 +73,103 @@ batches as (
 
 calls as (
 
-    select
-        voice_cdrs.batch_date,
-        batches.partition_written_at,
-        voice_cdrs.msisdn,
-        voice_cdrs.started_at,
-        voice_cdrs.other_party,
-        voice_cdrs.duration_seconds,
-        voice_cdrs.roam_type
+  select
+    voice_cdrs.batch_date,
+    batches.partition_written_at,
+    voice_cdrs.msisdn,
+    voice_cdrs.started_at,
+    voice_cdrs.other_party,
+    voice_cdrs.duration_seconds,
+    voice_cdrs.roam_type
 
-    from voice_cdrs
-    inner join batches
-        on voice_cdrs.batch_date = batches.batch_date
-    where voice_cdrs.call_type in ('MOC', 'MTC')
+  from voice_cdrs
+  inner join batches
+    on voice_cdrs.batch_date = batches.batch_date
+  where voice_cdrs.call_type in ('MOC', 'MTC')
 
 ),
 
 classified as (
 
-    select
-        calls.*,
-        coalesce(prefixes.number_class, 'UNKNOWN') as party_class
+  select
+    calls.*,
+    coalesce(prefixes.number_class, 'UNKNOWN') as party_class
 
-    from calls
-    left join prefixes
-        on length(calls.other_party) = prefixes.number_length
-        and left(calls.other_party, 6) = prefixes.match_prefix
+  from calls
+  left join prefixes
+    on
+      length(calls.other_party) = prefixes.number_length
+      and left(calls.other_party, 6) = prefixes.match_prefix
 
 ),
 
 attributed as (
 
-    select
-        classified.batch_date,
-        classified.partition_written_at,
-        assignments.user_id,
-        cast({{ dbt.date_trunc('month', 'classified.started_at') }} as date) as month_start_date,
-        classified.party_class,
-        classified.roam_type,
-        classified.duration_seconds
+  select
+    classified.batch_date,
+    classified.partition_written_at,
+    assignments.user_id,
+    cast({{ dbt.date_trunc('month', 'classified.started_at') }} as date) as month_start_date,
+    classified.party_class,
+    classified.roam_type,
+    classified.duration_seconds
 
-    from classified
-    inner join assignments
-        on classified.msisdn = assignments.msisdn
-        and classified.started_at >= assignments.valid_from
-        and {{ before_valid_to('classified.started_at', 'assignments.valid_to') }}
+  from classified
+  inner join assignments
+    on
+      classified.msisdn = assignments.msisdn
+      and classified.started_at >= assignments.valid_from
+      and {{ before_valid_to('classified.started_at', 'assignments.valid_to') }}
 
 ),
 
 aggregated as (
 
-    select
-        batch_date,
-        user_id,
-        month_start_date,
-        max(partition_written_at) as partition_written_at,
-        cast(count(*) as bigint) as voice_calls,
-        cast(sum(duration_seconds) as bigint) as voice_seconds,
-        cast(sum(case when party_class = 'CMCC' then 1 else 0 end) as bigint) as on_net_calls,
-        cast(sum(case when party_class in ('CUCC', 'CTCC', 'CBN') then 1 else 0 end) as bigint) as off_net_calls,
-        cast(sum(case when party_class = 'FIXED_LINE' then 1 else 0 end) as bigint) as fixed_line_calls,
-        cast(sum(case when party_class = 'UNKNOWN' then 1 else 0 end) as bigint) as unknown_party_calls,
-        cast(sum(case when roam_type > 0 then 1 else 0 end) as bigint) as roaming_calls,
-        cast(sum(case when roam_type = 2 then 1 else 0 end) as bigint) as national_roaming_calls,
-        cast(sum(case when roam_type = 3 then 1 else 0 end) as bigint) as international_roaming_calls,
-        cast(sum(case when roam_type > 0 then duration_seconds else 0 end) as bigint) as roaming_seconds
+  select
+    batch_date,
+    user_id,
+    month_start_date,
+    max(partition_written_at) as partition_written_at,
+    cast(count(*) as bigint) as voice_calls,
+    cast(sum(duration_seconds) as bigint) as voice_seconds,
+    cast(sum(case when party_class = 'CMCC' then 1 else 0 end) as bigint) as on_net_calls,
+    cast(sum(case when party_class in ('CUCC', 'CTCC', 'CBN') then 1 else 0 end) as bigint) as off_net_calls,
+    cast(sum(case when party_class = 'FIXED_LINE' then 1 else 0 end) as bigint) as fixed_line_calls,
+    cast(sum(case when party_class = 'UNKNOWN' then 1 else 0 end) as bigint) as unknown_party_calls,
+    cast(sum(case when roam_type > 0 then 1 else 0 end) as bigint) as roaming_calls,
+    cast(sum(case when roam_type = 2 then 1 else 0 end) as bigint) as national_roaming_calls,
+    cast(sum(case when roam_type = 3 then 1 else 0 end) as bigint) as international_roaming_calls,
+    cast(sum(case when roam_type > 0 then duration_seconds else 0 end) as bigint) as roaming_seconds
 
-    from attributed
-    group by batch_date, user_id, month_start_date
+  from attributed
+  group by batch_date, user_id, month_start_date
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        batch_date,
-        user_id,
-        month_start_date,
+  select
+    ---------- ids
+    batch_date,
+    user_id,
+    month_start_date,
 
-        ---------- counts (MOC + MTC calls)
-        voice_calls,
-        voice_seconds,
-        on_net_calls,
-        off_net_calls,
-        fixed_line_calls,
-        unknown_party_calls,
-        roaming_calls,
-        national_roaming_calls,
-        international_roaming_calls,
-        roaming_seconds,
+    ---------- counts (MOC + MTC calls)
+    voice_calls,
+    voice_seconds,
+    on_net_calls,
+    off_net_calls,
+    fixed_line_calls,
+    unknown_party_calls,
+    roaming_calls,
+    national_roaming_calls,
+    international_roaming_calls,
+    roaming_seconds,
 
-        ---------- lineage
-        partition_written_at
+    ---------- lineage
+    partition_written_at
 
-    from aggregated
+  from aggregated
 
 )
 

@@ -8,25 +8,25 @@ with
 
 rejects as (
 
-    select * from {{ ref('stg_load__rejects') }}
-    where interface_name = 'IMEI_OBS'
+  select * from {{ ref('stg_load__rejects') }}
+  where interface_name = 'IMEI_OBS'
 
 ),
 
 final as (
 
-    select
-        ---------- batch
-        batch_date,
+  select
+    ---------- batch
+    batch_date,
 
-        ---------- attributes
-        reject_reason,
+    ---------- attributes
+    reject_reason,
 
-        ---------- counts
-        count(*) as rejected_record_count
+    ---------- counts
+    count(*) as rejected_record_count
 
-    from rejects
-    group by batch_date, reject_reason
+  from rejects
+  group by batch_date, reject_reason
 
 )
 

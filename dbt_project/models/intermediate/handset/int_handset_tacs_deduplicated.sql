@@ -8,41 +8,41 @@ with
 
 tacs as (
 
-    select * from {{ ref('stg_dm__tacs') }}
+  select * from {{ ref('stg_dm__tacs') }}
 
 ),
 
 ranked as (
 
-    select
-        *,
-        row_number() over (partition by tac order by batch_date desc) as recency
+  select
+    *,
+    row_number() over (partition by tac order by batch_date desc) as recency
 
-    from tacs
+  from tacs
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        tac,
+  select
+    ---------- ids
+    tac,
 
-        ---------- attributes
-        vendor_name,
-        model_name,
-        max_rat,
-        release_year,
+    ---------- attributes
+    vendor_name,
+    model_name,
+    max_rat,
+    release_year,
 
-        ---------- booleans
-        has_mms,
-        has_wap,
+    ---------- booleans
+    has_mms,
+    has_wap,
 
-        ---------- dates
-        batch_date as last_batch_date
+    ---------- dates
+    batch_date as last_batch_date
 
-    from ranked
-    where recency = 1
+  from ranked
+  where recency = 1
 
 )
 

@@ -15,74 +15,84 @@ with
 
 observations as (
 
-    select * from {{ ref('stg_dm__imei_observations') }}
+  select * from {{ ref('stg_dm__imei_observations') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 handsets as (
 
-    select * from {{ ref('int_user_handsets_historized') }}
+  select * from {{ ref('int_user_handsets_historized') }}
 
 ),
 
 attributed as (
 
-    select
-        assignments.user_id,
-        {{ pseudonym('observations.imei') }} as imei_pseudonym,
-        observations.first_seen_at,
-        observations.last_seen_at
+  select
+    assignments.user_id,
+    {{ pseudonym('observations.imei') }} as imei_pseudonym,
+    observations.first_seen_at,
+    observations.last_seen_at
 
-    from observations
-    inner join assignments
-        on observations.msisdn = assignments.msisdn
-        and observations.last_seen_at >= assignments.valid_from
-        and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
+  from observations
+  inner join assignments
+    on
+      observations.msisdn = assignments.msisdn
+      and observations.last_seen_at >= assignments.valid_from
+      and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
 
 ),
 
 versioned as (
 
-    select
-        handsets.user_id,
-        handsets.version_number,
-        attributed.first_seen_at,
-        attributed.last_seen_at
+  select
+    handsets.user_id,
+    handsets.version_number,
+    attributed.first_seen_at,
+    attributed.last_seen_at
 
-    from attributed
-    inner join handsets
-        on attributed.user_id = handsets.user_id
-        and attributed.imei_pseudonym = handsets.imei_pseudonym
-        and attributed.first_seen_at >= handsets.valid_from
-        and {{ before_valid_to('attributed.first_seen_at', 'handsets.valid_to') }}
+  from attributed
+  inner join handsets
+    on
+      attributed.user_id = handsets.user_id
+      and attributed.imei_pseudonym = handsets.imei_pseudonym
+      and attributed.first_seen_at >= handsets.valid_from
+      and {{ before_valid_to('attributed.first_seen_at', 'handsets.valid_to') }}
 
 ),
 
 sighting_days as (
 
-    select user_id, version_number, cast(first_seen_at as date) as use_date from versioned
-    union
-    select user_id, version_number, cast(last_seen_at as date) as use_date from versioned
+  select
+    user_id,
+    version_number,
+    cast(first_seen_at as date) as use_date
+  from versioned
+  union
+  select
+    user_id,
+    version_number,
+    cast(last_seen_at as date) as use_date
+  from versioned
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        version_number,
+  select
+    ---------- ids
+    user_id,
+    version_number,
 
-        ---------- dates
-        use_date
+    ---------- dates
+    use_date
 
-    from sighting_days
+  from sighting_days
 
 )
 

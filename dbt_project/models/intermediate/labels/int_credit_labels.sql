@@ -17,120 +17,123 @@ with
 
 month_end_users as (
 
-    select * from {{ ref('int_label_month_end_users') }}
+  select * from {{ ref('int_label_month_end_users') }}
 
 ),
 
 bills as (
 
-    select * from {{ ref('stg_boss__bills') }}
+  select * from {{ ref('stg_boss__bills') }}
 
 ),
 
 bill_months as (
 
-    select
-        user_id,
-        overdue_days,
-        arrears_fen,
-        cast({{ yyyymm_to_date('bill_month') }} as date) as bill_month
+  select
+    user_id,
+    overdue_days,
+    arrears_fen,
+    cast({{ yyyymm_to_date('bill_month') }} as date) as bill_month
 
-    from bills
+  from bills
 
 ),
 
 delivered_bill_months as (
 
-    select distinct bill_month from bill_months
+  select distinct bill_month from bill_months
 
 ),
 
 cohort as (
 
-    -- listed at the end of J+1 with a join date in J
-    select
-        user_id,
-        join_date,
-        region_code,
-        is_rejoin,
-        is_capital,
-        cast({{ dbt.dateadd('month', -1, 'month_start_date') }} as date) as cohort_month
+  -- listed at the end of J+1 with a join date in J
+  select
+    user_id,
+    join_date,
+    region_code,
+    is_rejoin,
+    is_capital,
+    cast({{ dbt.dateadd('month', -1, 'month_start_date') }} as date) as cohort_month
 
-    from month_end_users
-    where cast({{ dbt.date_trunc('month', 'join_date') }} as date)
-        = cast({{ dbt.dateadd('month', -1, 'month_start_date') }} as date)
+  from month_end_users
+  where
+    cast({{ dbt.date_trunc('month', 'join_date') }} as date)
+    = cast({{ dbt.dateadd('month', -1, 'month_start_date') }} as date)
 
 ),
 
 windowed as (
 
-    select
-        *,
-        cast({{ dbt.dateadd('month', 2, 'cohort_month') }} as date) as scoring_month,
-        cast({{ dbt.dateadd('month', 5, 'cohort_month') }} as date) as last_label_month
+  select
+    *,
+    cast({{ dbt.dateadd('month', 2, 'cohort_month') }} as date) as scoring_month,
+    cast({{ dbt.dateadd('month', 5, 'cohort_month') }} as date) as last_label_month
 
-    from cohort
+  from cohort
 
 ),
 
 bad_bills as (
 
-    select
-        windowed.user_id,
-        count(*) as bad_bill_count,
-        min(bill_months.bill_month) as first_bad_bill_month
+  select
+    windowed.user_id,
+    count(*) as bad_bill_count,
+    min(bill_months.bill_month) as first_bad_bill_month
 
-    from windowed
-    inner join bill_months
-        on windowed.user_id = bill_months.user_id
-        and bill_months.bill_month >= windowed.scoring_month
-        and bill_months.bill_month <= windowed.last_label_month
-    where bill_months.overdue_days >= 30
-        and bill_months.arrears_fen >= 1000
-    group by windowed.user_id
+  from windowed
+  inner join bill_months
+    on
+      windowed.user_id = bill_months.user_id
+      and windowed.scoring_month <= bill_months.bill_month
+      and windowed.last_label_month >= bill_months.bill_month
+  where
+    bill_months.overdue_days >= 30
+    and bill_months.arrears_fen >= 1000
+  group by windowed.user_id
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        windowed.user_id,
+  select
+    ---------- ids
+    windowed.user_id,
 
-        ---------- months
-        windowed.cohort_month,
-        windowed.scoring_month,
-        windowed.last_label_month,
+    ---------- months
+    windowed.cohort_month,
+    windowed.scoring_month,
+    windowed.last_label_month,
 
-        ---------- segment
-        windowed.region_code,
-        case
-            when windowed.is_rejoin and windowed.is_capital then 'REJOIN_CAPITAL'
-            when windowed.is_rejoin and not windowed.is_capital then 'REJOIN_OTHER'
-            when not windowed.is_rejoin and windowed.is_capital then 'NEW_CAPITAL'
-            when not windowed.is_rejoin and not windowed.is_capital then 'NEW_OTHER'
-        end as credit_segment,
-        windowed.is_rejoin,
-        windowed.is_capital,
+    ---------- segment
+    windowed.region_code,
+    case
+      when windowed.is_rejoin and windowed.is_capital then 'REJOIN_CAPITAL'
+      when windowed.is_rejoin and not windowed.is_capital then 'REJOIN_OTHER'
+      when not windowed.is_rejoin and windowed.is_capital then 'NEW_CAPITAL'
+      when not windowed.is_rejoin and not windowed.is_capital then 'NEW_OTHER'
+    end as credit_segment,
+    windowed.is_rejoin,
+    windowed.is_capital,
 
-        ---------- dates
-        windowed.join_date,
+    ---------- dates
+    windowed.join_date,
 
-        ---------- label (is_bad NULL until the bills of J+5 are delivered)
-        cast(coalesce(bad_bills.bad_bill_count, 0) as integer) as bad_bill_count,
-        bad_bills.first_bad_bill_month,
-        case
-            when delivered_bill_months.bill_month is not null then coalesce(bad_bills.bad_bill_count, 0) > 0
-        end as is_bad,
+    ---------- label (is_bad NULL until the bills of J+5 are delivered)
+    cast(coalesce(bad_bills.bad_bill_count, 0) as integer) as bad_bill_count,
+    bad_bills.first_bad_bill_month,
+    case
+      when delivered_bill_months.bill_month is not null then coalesce(bad_bills.bad_bill_count, 0) > 0
+    end as is_bad,
 
-        ---------- booleans
-        delivered_bill_months.bill_month is not null as is_label_observable
+    ---------- booleans
+    delivered_bill_months.bill_month is not null as is_label_observable
 
-    from windowed
-    left join bad_bills
-        on windowed.user_id = bad_bills.user_id
-    left join delivered_bill_months
-        on windowed.last_label_month = delivered_bill_months.bill_month
+  from windowed
+  left join bad_bills
+    on windowed.user_id = bad_bills.user_id
+  left join delivered_bill_months
+    on windowed.last_label_month = delivered_bill_months.bill_month
 
 )
 

@@ -13,64 +13,65 @@ with
 
 month_ends as (
 
-    select * from {{ ref('int_label_month_ends') }}
+  select * from {{ ref('int_label_month_ends') }}
 
 ),
 
 users as (
 
-    select * from {{ ref('stg_boss__users') }}
+  select * from {{ ref('stg_boss__users') }}
 
 ),
 
 regions as (
 
-    select * from {{ ref('stg_boss__regions') }}
+  select * from {{ ref('stg_boss__regions') }}
 
 ),
 
 listed as (
 
-    select
-        month_ends.month_start_date,
-        month_ends.month_end_date,
-        users.user_id,
-        users.user_status,
-        users.join_date,
-        users.region_code,
-        users.is_rejoin
+  select
+    month_ends.month_start_date,
+    month_ends.month_end_date,
+    users.user_id,
+    users.user_status,
+    users.join_date,
+    users.region_code,
+    users.is_rejoin
 
-    from month_ends
-    inner join users
-        on month_ends.month_end_date = users.batch_date
+  from month_ends
+  inner join users
+    on month_ends.month_end_date = users.batch_date
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        listed.user_id,
+  select
+    ---------- ids
+    listed.user_id,
 
-        ---------- months
-        listed.month_start_date,
-        listed.month_end_date,
+    ---------- months
+    listed.month_start_date,
+    listed.month_end_date,
 
-        ---------- attributes
-        listed.user_status,
-        listed.region_code,
+    ---------- attributes
+    listed.user_status,
+    listed.region_code,
 
-        ---------- booleans
-        listed.is_rejoin,
-        regions.is_capital,
+    ---------- booleans
+    listed.is_rejoin,
+    regions.is_capital,
 
-        ---------- dates
-        listed.join_date
+    ---------- dates
+    listed.join_date
 
-    from listed
-    left join regions
-        on listed.region_code = regions.region_code
-        and listed.month_end_date = regions.batch_date
+  from listed
+  left join regions
+    on
+      listed.region_code = regions.region_code
+      and listed.month_end_date = regions.batch_date
 
 )
 

@@ -9,41 +9,41 @@ with
 
 services as (
 
-    select * from {{ ref('stg_vgop__services') }}
+  select * from {{ ref('stg_vgop__services') }}
 
 ),
 
 ranked as (
 
-    select
-        service_code,
-        product_line,
-        content_category,
-        batch_date,
-        row_number() over (partition by service_code order by batch_date desc) as recency
+  select
+    service_code,
+    product_line,
+    content_category,
+    batch_date,
+    row_number() over (partition by service_code order by batch_date desc) as recency
 
-    from services
+  from services
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        service_code,
+  select
+    ---------- ids
+    service_code,
 
-        ---------- attributes
-        product_line,
-        content_category,
+    ---------- attributes
+    product_line,
+    content_category,
 
-        ---------- booleans
-        product_line = 'MOBILE_NEWSPAPER' as is_mobile_newspaper,
+    ---------- booleans
+    product_line = 'MOBILE_NEWSPAPER' as is_mobile_newspaper,
 
-        ---------- dates
-        batch_date as last_batch_date
+    ---------- dates
+    batch_date as last_batch_date
 
-    from ranked
-    where recency = 1
+  from ranked
+  where recency = 1
 
 )
 

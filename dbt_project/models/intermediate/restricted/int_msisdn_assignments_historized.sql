@@ -20,68 +20,68 @@ with
 
 users as (
 
-    select * from {{ ref('stg_boss__users') }}
+  select * from {{ ref('stg_boss__users') }}
 
 ),
 
 latest_per_holding as (
 
-    -- the latest snapshot that lists the holding carries its final status
-    select
-        *,
-        row_number() over (partition by msisdn, user_id order by batch_date desc) as recency,
-        min(batch_date) over (partition by msisdn, user_id) as first_batch_date
+  -- the latest snapshot that lists the holding carries its final status
+  select
+    *,
+    row_number() over (partition by msisdn, user_id order by batch_date desc) as recency,
+    min(batch_date) over (partition by msisdn, user_id) as first_batch_date
 
-    from users
+  from users
 
 ),
 
 holdings as (
 
-    select
-        msisdn,
-        user_id,
-        join_date,
-        user_status,
-        user_status_date,
-        first_batch_date,
-        batch_date as last_batch_date,
-        cast(join_date as timestamp) as valid_from,
-        case
-            when user_status = 'CANCELLED'
-                then cast({{ dbt.dateadd('day', 1, 'user_status_date') }} as timestamp)
-        end as valid_to
+  select
+    msisdn,
+    user_id,
+    join_date,
+    user_status,
+    user_status_date,
+    first_batch_date,
+    batch_date as last_batch_date,
+    cast(join_date as timestamp) as valid_from,
+    case
+      when user_status = 'CANCELLED'
+        then cast({{ dbt.dateadd('day', 1, 'user_status_date') }} as timestamp)
+    end as valid_to
 
-    from latest_per_holding
-    where recency = 1
+  from latest_per_holding
+  where recency = 1
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        msisdn,
-        {{ pseudonym('msisdn') }} as msisdn_pseudonym,
-        user_id,
+  select
+    ---------- ids
+    msisdn,
+    {{ pseudonym('msisdn') }} as msisdn_pseudonym,
+    user_id,
 
-        ---------- attributes
-        user_status as last_user_status,
+    ---------- attributes
+    user_status as last_user_status,
 
-        ---------- booleans
-        valid_to is null as is_current,
+    ---------- booleans
+    valid_to is null as is_current,
 
-        ---------- dates
-        join_date,
-        case when user_status = 'CANCELLED' then user_status_date end as cancel_date,
-        first_batch_date,
-        last_batch_date,
+    ---------- dates
+    join_date,
+    case when user_status = 'CANCELLED' then user_status_date end as cancel_date,
+    first_batch_date,
+    last_batch_date,
 
-        ---------- validity
-        valid_from,
-        valid_to
+    ---------- validity
+    valid_from,
+    valid_to
 
-    from holdings
+  from holdings
 
 )
 

@@ -15,78 +15,79 @@ with
 
 complaints as (
 
-    select * from {{ ref('stg_crm__complaints') }}
+  select * from {{ ref('stg_crm__complaints') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 latest as (
 
-    select
-        *,
-        row_number() over (
-            partition by complaint_id
-            order by batch_date desc, case when closed_at is null then 1 else 0 end, source_line_number
-        ) as recency
+  select
+    *,
+    row_number() over (
+      partition by complaint_id
+      order by batch_date desc, case when closed_at is null then 1 else 0 end asc, source_line_number asc
+    ) as recency
 
-    from complaints
+  from complaints
 
 ),
 
 attributed as (
 
-    select
-        latest.complaint_id,
-        assignments.user_id,
-        latest.service_code,
-        latest.complaint_category,
-        latest.channel,
-        latest.created_at,
-        latest.closed_at,
-        latest.batch_date
+  select
+    latest.complaint_id,
+    assignments.user_id,
+    latest.service_code,
+    latest.complaint_category,
+    latest.channel,
+    latest.created_at,
+    latest.closed_at,
+    latest.batch_date
 
-    from latest
-    left join assignments
-        on latest.msisdn = assignments.msisdn
-        and latest.created_at >= assignments.valid_from
-        and {{ before_valid_to('latest.created_at', 'assignments.valid_to') }}
-    where latest.recency = 1
+  from latest
+  left join assignments
+    on
+      latest.msisdn = assignments.msisdn
+      and latest.created_at >= assignments.valid_from
+      and {{ before_valid_to('latest.created_at', 'assignments.valid_to') }}
+  where latest.recency = 1
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        complaint_id,
-        user_id,
-        service_code,
+  select
+    ---------- ids
+    complaint_id,
+    user_id,
+    service_code,
 
-        ---------- attributes
-        complaint_category,
-        channel,
+    ---------- attributes
+    complaint_category,
+    channel,
 
-        ---------- measures
-        {{ dbt.datediff('created_at', 'closed_at', 'second') }} / 60.0 as handling_minutes,
+    ---------- measures
+    {{ dbt.datediff('created_at', 'closed_at', 'second') }} / 60.0 as handling_minutes,
 
-        ---------- booleans
-        closed_at is not null as is_closed,
-        complaint_category = 'UNWANTED_ORDER' as is_unwanted_order,
+    ---------- booleans
+    closed_at is not null as is_closed,
+    complaint_category = 'UNWANTED_ORDER' as is_unwanted_order,
 
-        ---------- dates
-        cast(created_at as date) as created_date,
-        batch_date as last_batch_date,
+    ---------- dates
+    cast(created_at as date) as created_date,
+    batch_date as last_batch_date,
 
-        ---------- timestamps
-        created_at,
-        closed_at
+    ---------- timestamps
+    created_at,
+    closed_at
 
-    from attributed
+  from attributed
 
 )
 

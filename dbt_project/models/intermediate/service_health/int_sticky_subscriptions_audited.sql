@@ -40,55 +40,55 @@ with
 
 charges as (
 
-    select * from {{ ref('int_vas_order_charges_decided') }}
+  select * from {{ ref('int_vas_order_charges_decided') }}
 
 ),
 
 services as (
 
-    select * from {{ ref('stg_vgop__services') }}
+  select * from {{ ref('stg_vgop__services') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('int_vas_orders_paired') }}
+  select * from {{ ref('int_vas_orders_paired') }}
 
 ),
 
 complaints as (
 
-    select * from {{ ref('int_crm_complaints_attributed') }}
+  select * from {{ ref('int_crm_complaints_attributed') }}
 
 ),
 
 bass_vas_usage as (
 
-    select * from {{ ref('stg_bass__vas_usage') }}
+  select * from {{ ref('stg_bass__vas_usage') }}
 
 ),
 
 deliveries as (
 
-    select * from {{ ref('stg_vgop__deliveries') }}
+  select * from {{ ref('stg_vgop__deliveries') }}
 
 ),
 
 status_codes as (
 
-    select * from {{ ref('stg_vgop__status_codes') }}
+  select * from {{ ref('stg_vgop__status_codes') }}
 
 ),
 
 sms_cdrs as (
 
-    select * from {{ ref('stg_mediation__sms_cdrs') }}
+  select * from {{ ref('stg_mediation__sms_cdrs') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
@@ -96,49 +96,52 @@ assignments as (
 
 months as (
 
-    select distinct
-        charge_month,
-        month_started_at,
-        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_started_at')) }} as date) as month_last_date
+  select distinct
+    charge_month,
+    month_started_at,
+    cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_started_at')) }} as date) as month_last_date
 
-    from charges
+  from charges
 
 ),
 
 catalogue_ranked as (
 
-    select
-        services.service_code,
-        services.is_sticky,
-        months.charge_month,
-        row_number() over (
-            partition by services.service_code, months.charge_month
-            order by
-                case when services.batch_date <= months.month_last_date then 0 else 1 end,
-                case when services.batch_date <= months.month_last_date then services.batch_date end desc,
-                services.batch_date
-        ) as snapshot_rank
+  select
+    services.service_code,
+    services.is_sticky,
+    months.charge_month,
+    row_number() over (
+      partition by services.service_code, months.charge_month
+      order by
+        case when services.batch_date <= months.month_last_date then 0 else 1 end,
+        case when services.batch_date <= months.month_last_date then services.batch_date end desc,
+        services.batch_date
+    ) as snapshot_rank
 
-    from services
-    cross join months
+  from services
+  cross join months
 
 ),
 
 sticky_services as (
 
-    select service_code, charge_month
-    from catalogue_ranked
-    where snapshot_rank = 1 and is_sticky
+  select
+    service_code,
+    charge_month
+  from catalogue_ranked
+  where snapshot_rank = 1 and is_sticky
 
 ),
 
 population as (
 
-    select charges.*
-    from charges
-    inner join sticky_services
-        on charges.service_code = sticky_services.service_code
-        and charges.charge_month = sticky_services.charge_month
+  select charges.*
+  from charges
+  inner join sticky_services
+    on
+      charges.service_code = sticky_services.service_code
+      and charges.charge_month = sticky_services.charge_month
 
 ),
 
@@ -146,89 +149,101 @@ population as (
 
 bass_months as (
 
-    select distinct stat_month from bass_vas_usage
+  select distinct stat_month from bass_vas_usage
 
 ),
 
 bass_use as (
 
-    -- one row per (stat_month, user_id, service_code): the interface's key
-    select
-        bass_vas_usage.user_id,
-        bass_vas_usage.service_code,
-        bass_vas_usage.stat_month as charge_month,
-        bass_vas_usage.use_count
+  -- one row per (stat_month, user_id, service_code): the interface's key
+  select
+    bass_vas_usage.user_id,
+    bass_vas_usage.service_code,
+    bass_vas_usage.stat_month as charge_month,
+    bass_vas_usage.use_count
 
-    from bass_vas_usage
-    inner join sticky_services
-        on bass_vas_usage.service_code = sticky_services.service_code
-        and bass_vas_usage.stat_month = sticky_services.charge_month
+  from bass_vas_usage
+  inner join sticky_services
+    on
+      bass_vas_usage.service_code = sticky_services.service_code
+      and bass_vas_usage.stat_month = sticky_services.charge_month
 
 ),
 
 detail_months as (
 
-    select months.charge_month, months.month_started_at
-    from months
-    left join bass_months
-        on months.charge_month = bass_months.stat_month
-    where bass_months.stat_month is null
+  select
+    months.charge_month,
+    months.month_started_at
+  from months
+  left join bass_months
+    on months.charge_month = bass_months.stat_month
+  where bass_months.stat_month is null
 
 ),
 
 detail_start as (
 
-    select min(month_started_at) as detail_from from detail_months
+  select min(month_started_at) as detail_from from detail_months
 
 ),
 
 success_codes as (
 
-    select distinct status_code
-    from status_codes
-    where status_class = 'SUCCESS'
+  select distinct status_code
+  from status_codes
+  where status_class = 'SUCCESS'
 
 ),
 
 detail_events as (
 
-    select deliveries.msisdn, deliveries.service_code, deliveries.sent_at as event_at
-    from deliveries
-    inner join success_codes
-        on deliveries.status_code = success_codes.status_code
-    cross join detail_start
-    where deliveries.sent_at >= detail_start.detail_from
+  select
+    deliveries.msisdn,
+    deliveries.service_code,
+    deliveries.sent_at as event_at
+  from deliveries
+  inner join success_codes
+    on deliveries.status_code = success_codes.status_code
+  cross join detail_start
+  where deliveries.sent_at >= detail_start.detail_from
 
-    union all
+  union all
 
-    select sms_cdrs.msisdn, sms_cdrs.service_code, sms_cdrs.sent_at as event_at
-    from sms_cdrs
-    cross join detail_start
-    where sms_cdrs.sms_type = 'MO'
-        and sms_cdrs.service_code is not null
-        and sms_cdrs.sent_at >= detail_start.detail_from
+  select
+    sms_cdrs.msisdn,
+    sms_cdrs.service_code,
+    sms_cdrs.sent_at as event_at
+  from sms_cdrs
+  cross join detail_start
+  where
+    sms_cdrs.sms_type = 'MO'
+    and sms_cdrs.service_code is not null
+    and sms_cdrs.sent_at >= detail_start.detail_from
 
 ),
 
 detail_use as (
 
-    select
-        assignments.user_id,
-        detail_events.service_code,
-        detail_months.charge_month,
-        count(*) as use_count
+  select
+    assignments.user_id,
+    detail_events.service_code,
+    detail_months.charge_month,
+    count(*) as use_count
 
-    from detail_events
-    inner join detail_months
-        on {{ dbt.date_trunc('month', 'detail_events.event_at') }} = detail_months.month_started_at
-    inner join sticky_services
-        on detail_events.service_code = sticky_services.service_code
-        and detail_months.charge_month = sticky_services.charge_month
-    inner join assignments
-        on detail_events.msisdn = assignments.msisdn
-        and detail_events.event_at >= assignments.valid_from
-        and {{ before_valid_to('detail_events.event_at', 'assignments.valid_to') }}
-    group by assignments.user_id, detail_events.service_code, detail_months.charge_month
+  from detail_events
+  inner join detail_months
+    on {{ dbt.date_trunc('month', 'detail_events.event_at') }} = detail_months.month_started_at
+  inner join sticky_services
+    on
+      detail_events.service_code = sticky_services.service_code
+      and detail_months.charge_month = sticky_services.charge_month
+  inner join assignments
+    on
+      detail_events.msisdn = assignments.msisdn
+      and detail_events.event_at >= assignments.valid_from
+      and {{ before_valid_to('detail_events.event_at', 'assignments.valid_to') }}
+  group by assignments.user_id, detail_events.service_code, detail_months.charge_month
 
 ),
 
@@ -236,36 +251,37 @@ detail_use as (
 
 month_orders as (
 
-    select
-        orders.user_id,
-        orders.service_code,
-        months.charge_month,
-        count(*) as order_count,
-        sum(case when orders.is_quick_cancel then 1 else 0 end) as quick_cancel_count
+  select
+    orders.user_id,
+    orders.service_code,
+    months.charge_month,
+    count(*) as order_count,
+    sum(case when orders.is_quick_cancel then 1 else 0 end) as quick_cancel_count
 
-    from orders
-    inner join months
-        on {{ dbt.date_trunc('month', 'orders.ordered_at') }} = months.month_started_at
-    where not orders.is_go_live_sync
-    group by orders.user_id, orders.service_code, months.charge_month
+  from orders
+  inner join months
+    on {{ dbt.date_trunc('month', 'orders.ordered_at') }} = months.month_started_at
+  where not orders.is_go_live_sync
+  group by orders.user_id, orders.service_code, months.charge_month
 
 ),
 
 unwanted_complaints as (
 
-    select
-        complaints.user_id,
-        complaints.service_code,
-        months.charge_month,
-        count(*) as unwanted_order_complaint_count
+  select
+    complaints.user_id,
+    complaints.service_code,
+    months.charge_month,
+    count(*) as unwanted_order_complaint_count
 
-    from complaints
-    inner join months
-        on {{ dbt.date_trunc('month', 'complaints.created_at') }} = months.month_started_at
-    where complaints.is_unwanted_order
-        and complaints.user_id is not null
-        and complaints.service_code is not null
-    group by complaints.user_id, complaints.service_code, months.charge_month
+  from complaints
+  inner join months
+    on {{ dbt.date_trunc('month', 'complaints.created_at') }} = months.month_started_at
+  where
+    complaints.is_unwanted_order
+    and complaints.user_id is not null
+    and complaints.service_code is not null
+  group by complaints.user_id, complaints.service_code, months.charge_month
 
 ),
 
@@ -273,166 +289,171 @@ unwanted_complaints as (
 
 evidence as (
 
-    select
-        population.user_id,
-        population.service_code,
-        population.charge_month,
-        population.month_started_at,
-        population.order_id,
-        population.charge_clause,
-        population.is_charged,
-        population.charged_fen,
-        population.is_held_at_month_start,
-        population.is_month_complete,
-        deciding_orders.channel as order_channel,
-        deciding_orders.hall_id,
-        deciding_orders.staff_id,
-        case when bass_months.stat_month is not null then 'BASS' else 'DETAIL' end as usage_source,
-        cast(
-            case
-                when bass_months.stat_month is not null then coalesce(bass_use.use_count, 0)
-                else coalesce(detail_use.use_count, 0)
-            end as bigint
-        ) as use_count,
-        cast(coalesce(month_orders.order_count, 0) as bigint) as order_count,
-        cast(coalesce(month_orders.quick_cancel_count, 0) as bigint) as quick_cancel_count,
-        cast(coalesce(unwanted_complaints.unwanted_order_complaint_count, 0) as bigint)
-            as unwanted_order_complaint_count
+  select
+    population.user_id,
+    population.service_code,
+    population.charge_month,
+    population.month_started_at,
+    population.order_id,
+    population.charge_clause,
+    population.is_charged,
+    population.charged_fen,
+    population.is_held_at_month_start,
+    population.is_month_complete,
+    deciding_orders.channel as order_channel,
+    deciding_orders.hall_id,
+    deciding_orders.staff_id,
+    case when bass_months.stat_month is not null then 'BASS' else 'DETAIL' end as usage_source,
+    cast(
+      case
+        when bass_months.stat_month is not null then coalesce(bass_use.use_count, 0)
+        else coalesce(detail_use.use_count, 0)
+      end as bigint
+    ) as use_count,
+    cast(coalesce(month_orders.order_count, 0) as bigint) as order_count,
+    cast(coalesce(month_orders.quick_cancel_count, 0) as bigint) as quick_cancel_count,
+    cast(coalesce(unwanted_complaints.unwanted_order_complaint_count, 0) as bigint)
+      as unwanted_order_complaint_count
 
-    from population
-    left join bass_months
-        on population.charge_month = bass_months.stat_month
-    left join bass_use
-        on population.user_id = bass_use.user_id
-        and population.service_code = bass_use.service_code
-        and population.charge_month = bass_use.charge_month
-    left join detail_use
-        on population.user_id = detail_use.user_id
-        and population.service_code = detail_use.service_code
-        and population.charge_month = detail_use.charge_month
-    left join month_orders
-        on population.user_id = month_orders.user_id
-        and population.service_code = month_orders.service_code
-        and population.charge_month = month_orders.charge_month
-    left join unwanted_complaints
-        on population.user_id = unwanted_complaints.user_id
-        and population.service_code = unwanted_complaints.service_code
-        and population.charge_month = unwanted_complaints.charge_month
-    left join orders as deciding_orders
-        on population.order_id = deciding_orders.order_id
+  from population
+  left join bass_months
+    on population.charge_month = bass_months.stat_month
+  left join bass_use
+    on
+      population.user_id = bass_use.user_id
+      and population.service_code = bass_use.service_code
+      and population.charge_month = bass_use.charge_month
+  left join detail_use
+    on
+      population.user_id = detail_use.user_id
+      and population.service_code = detail_use.service_code
+      and population.charge_month = detail_use.charge_month
+  left join month_orders
+    on
+      population.user_id = month_orders.user_id
+      and population.service_code = month_orders.service_code
+      and population.charge_month = month_orders.charge_month
+  left join unwanted_complaints
+    on
+      population.user_id = unwanted_complaints.user_id
+      and population.service_code = unwanted_complaints.service_code
+      and population.charge_month = unwanted_complaints.charge_month
+  left join orders as deciding_orders
+    on population.order_id = deciding_orders.order_id
 
 ),
 
 used as (
 
-    -- use since the subscription's order: every month it has been audited under the same order so far
-    select
-        *,
-        sum(use_count) over (
-            partition by user_id, service_code, order_id order by month_started_at
-            rows between unbounded preceding and current row
-        ) as use_count_since_order
+  -- use since the subscription's order: every month it has been audited under the same order so far
+  select
+    *,
+    sum(use_count) over (
+      partition by user_id, service_code, order_id order by month_started_at
+      rows between unbounded preceding and current row
+    ) as use_count_since_order
 
-    from evidence
+  from evidence
 
 ),
 
 typical_use as (
 
-    -- the service's typical use that month, among its charged subscribers
-    select
-        service_code,
-        charge_month,
-        {{ vasmart.median('use_count') }} as charged_median_use_count
+  -- the service's typical use that month, among its charged subscribers
+  select
+    service_code,
+    charge_month,
+    {{ vasmart.median('use_count') }} as charged_median_use_count
 
-    from evidence
-    where is_charged
-    group by service_code, charge_month
+  from evidence
+  where is_charged
+  group by service_code, charge_month
 
 ),
 
 thresholds as (
 
-    select
-        used.*,
-        typical_use.charged_median_use_count,
-        -- fewer uses than a quarter of the service's median, and in any case none at all
-        case
-            when {{ low_usage_share }} * coalesce(typical_use.charged_median_use_count, 0) > 1
-                then {{ low_usage_share }} * typical_use.charged_median_use_count
-            else 1
-        end as low_use_threshold
+  select
+    used.*,
+    typical_use.charged_median_use_count,
+    -- fewer uses than a quarter of the service's median, and in any case none at all
+    case
+      when {{ low_usage_share }} * coalesce(typical_use.charged_median_use_count, 0) > 1
+        then {{ low_usage_share }} * typical_use.charged_median_use_count
+      else 1
+    end as low_use_threshold
 
-    from used
-    left join typical_use
-        on used.service_code = typical_use.service_code
-        and used.charge_month = typical_use.charge_month
+  from used
+  left join typical_use
+    on
+      used.service_code = typical_use.service_code
+      and used.charge_month = typical_use.charge_month
 
 ),
 
 flagged as (
 
-    select
-        *,
-        use_count_since_order = 0 as is_silent,
-        quick_cancel_count > 0 as is_quick_cancelled,
-        unwanted_order_complaint_count > 0 as has_unwanted_order_complaint,
-        is_charged and use_count < low_use_threshold as is_low_usage_charged
+  select
+    *,
+    use_count_since_order = 0 as is_silent,
+    quick_cancel_count > 0 as is_quick_cancelled,
+    unwanted_order_complaint_count > 0 as has_unwanted_order_complaint,
+    is_charged and use_count < low_use_threshold as is_low_usage_charged
 
-    from thresholds
+  from thresholds
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        user_id,
-        service_code,
-        cast(month_started_at as date) as month_start_date,
-        charge_month,
-        order_id,
-        hall_id,
-        staff_id,
+  select
+    ---------- ids
+    user_id,
+    service_code,
+    cast(month_started_at as date) as month_start_date,
+    charge_month,
+    order_id,
+    hall_id,
+    staff_id,
 
-        ---------- attributes
-        charge_clause,
-        order_channel,
-        usage_source,
+    ---------- attributes
+    charge_clause,
+    order_channel,
+    usage_source,
 
-        ---------- counts
-        use_count,
-        cast(use_count_since_order as bigint) as use_count_since_order,
-        cast(charged_median_use_count as double) as charged_median_use_count,
-        cast(low_use_threshold as double) as low_use_threshold,
-        order_count,
-        quick_cancel_count,
-        unwanted_order_complaint_count,
-        cast(
-            case when is_silent then 1 else 0 end
-            + case when is_quick_cancelled then 1 else 0 end
-            + case when has_unwanted_order_complaint then 1 else 0 end
-            + case when is_low_usage_charged then 1 else 0 end
-            as integer
-        ) as audit_rule_count,
+    ---------- counts
+    use_count,
+    cast(use_count_since_order as bigint) as use_count_since_order,
+    cast(charged_median_use_count as double) as charged_median_use_count,
+    cast(low_use_threshold as double) as low_use_threshold,
+    order_count,
+    quick_cancel_count,
+    unwanted_order_complaint_count,
+    cast(
+      case when is_silent then 1 else 0 end
+      + case when is_quick_cancelled then 1 else 0 end
+      + case when has_unwanted_order_complaint then 1 else 0 end
+      + case when is_low_usage_charged then 1 else 0 end
+      as integer
+    ) as audit_rule_count,
 
-        ---------- money (fen)
-        charged_fen,
+    ---------- money (fen)
+    charged_fen,
 
-        ---------- booleans: one per audit rule, and any of them
-        is_silent,
-        is_quick_cancelled,
-        has_unwanted_order_complaint,
-        is_low_usage_charged,
-        is_silent or is_quick_cancelled or has_unwanted_order_complaint or is_low_usage_charged
-            as is_audit_flagged,
+    ---------- booleans: one per audit rule, and any of them
+    is_silent,
+    is_quick_cancelled,
+    has_unwanted_order_complaint,
+    is_low_usage_charged,
+    is_silent or is_quick_cancelled or has_unwanted_order_complaint or is_low_usage_charged
+      as is_audit_flagged,
 
-        ---------- booleans: the charge
-        is_charged,
-        is_held_at_month_start,
-        is_month_complete
+    ---------- booleans: the charge
+    is_charged,
+    is_held_at_month_start,
+    is_month_complete
 
-    from flagged
+  from flagged
 
 )
 

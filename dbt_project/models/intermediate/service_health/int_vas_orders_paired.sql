@@ -18,107 +18,108 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_boss__vas_orders') }}
+  select * from {{ ref('stg_boss__vas_orders') }}
 
 ),
 
 go_live as (
 
-    select min(operated_at) as go_live_at from orders
+  select min(operated_at) as go_live_at from orders
 
 ),
 
 sequenced as (
 
-    select
-        order_id,
-        user_id,
-        service_code,
-        action,
-        action_reason,
-        channel,
-        hall_id,
-        staff_id,
-        operated_at,
-        row_number() over (
-            partition by user_id, service_code order by operated_at, action, order_id
-        ) as event_number
+  select
+    order_id,
+    user_id,
+    service_code,
+    action,
+    action_reason,
+    channel,
+    hall_id,
+    staff_id,
+    operated_at,
+    row_number() over (
+      partition by user_id, service_code order by operated_at, action, order_id
+    ) as event_number
 
-    from orders
+  from orders
 
 ),
 
 next_cancels as (
 
-    select
-        *,
-        min(case when action = '2' then event_number end) over (
-            partition by user_id, service_code order by event_number
-            rows between 1 following and unbounded following
-        ) as cancel_event_number
+  select
+    *,
+    min(case when action = '2' then event_number end) over (
+      partition by user_id, service_code order by event_number
+      rows between 1 following and unbounded following
+    ) as cancel_event_number
 
-    from sequenced
+  from sequenced
 
 ),
 
 paired as (
 
-    select
-        ordered.order_id,
-        ordered.user_id,
-        ordered.service_code,
-        ordered.channel,
-        ordered.hall_id,
-        ordered.staff_id,
-        ordered.action_reason as order_reason,
-        ordered.operated_at as ordered_at,
-        cancels.order_id as cancel_order_id,
-        cancels.channel as cancel_channel,
-        cancels.action_reason as cancel_reason,
-        cancels.operated_at as cancelled_at
+  select
+    ordered.order_id,
+    ordered.user_id,
+    ordered.service_code,
+    ordered.channel,
+    ordered.hall_id,
+    ordered.staff_id,
+    ordered.action_reason as order_reason,
+    ordered.operated_at as ordered_at,
+    cancels.order_id as cancel_order_id,
+    cancels.channel as cancel_channel,
+    cancels.action_reason as cancel_reason,
+    cancels.operated_at as cancelled_at
 
-    from next_cancels as ordered
-    left join sequenced as cancels
-        on ordered.user_id = cancels.user_id
-        and ordered.service_code = cancels.service_code
-        and ordered.cancel_event_number = cancels.event_number
-    where ordered.action = '1'
+  from next_cancels as ordered
+  left join sequenced as cancels
+    on
+      ordered.user_id = cancels.user_id
+      and ordered.service_code = cancels.service_code
+      and ordered.cancel_event_number = cancels.event_number
+  where ordered.action = '1'
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        paired.order_id,
-        paired.user_id,
-        paired.service_code,
-        paired.cancel_order_id,
-        paired.hall_id,
-        paired.staff_id,
+  select
+    ---------- ids
+    paired.order_id,
+    paired.user_id,
+    paired.service_code,
+    paired.cancel_order_id,
+    paired.hall_id,
+    paired.staff_id,
 
-        ---------- attributes
-        paired.channel,
-        paired.order_reason,
-        paired.cancel_channel,
-        paired.cancel_reason,
+    ---------- attributes
+    paired.channel,
+    paired.order_reason,
+    paired.cancel_channel,
+    paired.cancel_reason,
 
-        ---------- booleans
-        paired.order_reason = '2' and paired.ordered_at = go_live.go_live_at as is_go_live_sync,
-        coalesce(
-            paired.cancelled_at <= {{ dbt.dateadd('hour', 72, 'paired.ordered_at') }}, false
-        ) as is_quick_cancel,
+    ---------- booleans
+    paired.order_reason = '2' and paired.ordered_at = go_live.go_live_at as is_go_live_sync,
+    coalesce(
+      paired.cancelled_at <= {{ dbt.dateadd('hour', 72, 'paired.ordered_at') }}, false
+    ) as is_quick_cancel,
 
-        ---------- dates
-        cast(paired.ordered_at as date) as ordered_date,
-        cast(paired.cancelled_at as date) as cancelled_date,
+    ---------- dates
+    cast(paired.ordered_at as date) as ordered_date,
+    cast(paired.cancelled_at as date) as cancelled_date,
 
-        ---------- timestamps
-        paired.ordered_at,
-        paired.cancelled_at
+    ---------- timestamps
+    paired.ordered_at,
+    paired.cancelled_at
 
-    from paired
-    cross join go_live
+  from paired
+  cross join go_live
 
 )
 

@@ -21,137 +21,140 @@ with
 
 subscribers as (
 
-    select * from {{ ref('int_subscribers_at_month_end') }}
-    where month_start_date >= {{ first_month_to_build(ref('int_customer_months'), ref('int_users_pseudonymized')) }}
+  select * from {{ ref('int_subscribers_at_month_end') }}
+  where month_start_date >= {{ first_month_to_build(ref('int_customer_months'), ref('int_users_pseudonymized')) }}
 
 ),
 
 months as (
 
-    select * from {{ ref('int_customer_months') }}
+  select * from {{ ref('int_customer_months') }}
 
 ),
 
 measured as (
 
-    select * from {{ ref('int_subscriber_months_measured') }}
+  select * from {{ ref('int_subscriber_months_measured') }}
 
 ),
 
 trended as (
 
-    select * from {{ ref('int_subscriber_months_trended') }}
+  select * from {{ ref('int_subscriber_months_trended') }}
 
 ),
 
 holdings as (
 
-    select * from {{ ref('int_vas_holdings_at_month_end') }}
+  select * from {{ ref('int_vas_holdings_at_month_end') }}
 
 ),
 
 pseudonyms as (
 
-    select * from {{ ref('int_users_pseudonymized') }}
+  select * from {{ ref('int_users_pseudonymized') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        pseudonyms.user_pseudonym,
-        subscribers.month_start_date,
+  select
+    ---------- ids
+    pseudonyms.user_pseudonym,
+    subscribers.month_start_date,
 
-        ---------- month
-        subscribers.as_of_date,
-        months.is_month_complete,
-        months.usage_source,
-        months.usage_day_count,
-        subscribers.is_active_in_month,
+    ---------- month
+    subscribers.as_of_date,
+    months.is_month_complete,
+    months.usage_source,
+    months.usage_day_count,
+    subscribers.is_active_in_month,
 
-        ---------- basic
-        subscribers.user_status,
-        subscribers.brand_code,
-        subscribers.plan_code,
-        subscribers.pay_type,
-        subscribers.region_code,
-        subscribers.is_capital,
-        subscribers.tenure_months,
-        subscribers.age_band,
-        subscribers.gender,
-        subscribers.is_rejoin,
-        subscribers.is_dnd,
-        subscribers.plan_monthly_fee_fen,
+    ---------- basic
+    subscribers.user_status,
+    subscribers.brand_code,
+    subscribers.plan_code,
+    subscribers.pay_type,
+    subscribers.region_code,
+    subscribers.is_capital,
+    subscribers.tenure_months,
+    subscribers.age_band,
+    subscribers.gender,
+    subscribers.is_rejoin,
+    subscribers.is_dnd,
+    subscribers.plan_monthly_fee_fen,
 
-        ---------- voice
-        measured.voice_calls,
-        measured.voice_minutes,
-        measured.outgoing_call_share,
-        measured.distinct_contacts,
-        measured.has_voice_detail,
-        measured.off_net_call_share,
-        measured.fixed_line_call_share,
-        measured.roaming_calls,
-        measured.international_roaming_calls,
-        measured.roaming_call_share,
-        measured.sms_mo,
-        measured.sms_mt,
+    ---------- voice
+    measured.voice_calls,
+    measured.voice_minutes,
+    measured.outgoing_call_share,
+    measured.distinct_contacts,
+    measured.has_voice_detail,
+    measured.off_net_call_share,
+    measured.fixed_line_call_share,
+    measured.roaming_calls,
+    measured.international_roaming_calls,
+    measured.roaming_call_share,
+    measured.sms_mo,
+    measured.sms_mt,
 
-        ---------- handset
-        subscribers.vendor_name,
-        subscribers.model_name,
-        subscribers.has_mms,
-        subscribers.has_wap,
-        subscribers.max_rat,
-        subscribers.handset_release_year,
-        subscribers.handset_age_months,
-        subscribers.has_recent_handset_change,
+    ---------- handset
+    subscribers.vendor_name,
+    subscribers.model_name,
+    subscribers.has_mms,
+    subscribers.has_wap,
+    subscribers.max_rat,
+    subscribers.handset_release_year,
+    subscribers.handset_age_months,
+    subscribers.has_recent_handset_change,
 
-        ---------- data services
-        measured.gprs_sessions,
-        measured.gprs_mb,
-        subscribers.gprs_quota_mb,
-        measured.gprs_quota_use_ratio,
-        measured.gprs_overflow_mb,
-        measured.is_gprs_overflow,
-        measured.active_days,
-        coalesce(holdings.held_vas_count, 0) as held_vas_count,
-        coalesce(holdings.held_newspaper_count, 0) as held_newspaper_count,
-        coalesce(holdings.vas_order_count, 0) as vas_order_count,
-        coalesce(holdings.vas_cancel_count, 0) as vas_cancel_count,
-        measured.vas_use_count,
-        {% for category in categories -%}
-        measured.{{ category }}_use_count,
-        {% endfor -%}
-        measured.vas_delivery_count,
-        measured.vas_delivery_received_count,
-        measured.vas_delivery_failed_count,
-        measured.vas_delivery_terminal_failed_count,
+    ---------- data services
+    measured.gprs_sessions,
+    measured.gprs_mb,
+    subscribers.gprs_quota_mb,
+    measured.gprs_quota_use_ratio,
+    measured.gprs_overflow_mb,
+    measured.is_gprs_overflow,
+    measured.active_days,
+    coalesce(holdings.held_vas_count, 0) as held_vas_count,
+    coalesce(holdings.held_newspaper_count, 0) as held_newspaper_count,
+    coalesce(holdings.vas_order_count, 0) as vas_order_count,
+    coalesce(holdings.vas_cancel_count, 0) as vas_cancel_count,
+    measured.vas_use_count,
+    {% for category in categories -%}
+      measured.{{ category }}_use_count,
+    {% endfor -%}
+    measured.vas_delivery_count,
+    measured.vas_delivery_received_count,
+    measured.vas_delivery_failed_count,
+    measured.vas_delivery_terminal_failed_count,
 
-        ---------- 3-month averages and trends
-        {% for measure in trended -%}
-        trended.{{ measure }}_3m_avg,
-        trended.{{ measure }}_trend,
-        {% endfor %}
+    ---------- 3-month averages and trends
+    {% for measure in trended -%}
+      trended.{{ measure }}_3m_avg,
+      trended.{{ measure }}_trend,
+    {% endfor %}
 
-        ---------- lineage
-        subscribers.inputs_written_at
+    ---------- lineage
+    subscribers.inputs_written_at
 
-    from subscribers
-    inner join months
-        on subscribers.month_start_date = months.month_start_date
-    inner join pseudonyms
-        on subscribers.user_id = pseudonyms.user_id
-    left join measured
-        on subscribers.user_id = measured.user_id
-        and subscribers.month_start_date = measured.month_start_date
-    left join trended
-        on subscribers.user_id = trended.user_id
-        and subscribers.month_start_date = trended.month_start_date
-    left join holdings
-        on subscribers.user_id = holdings.user_id
-        and subscribers.month_start_date = holdings.month_start_date
+  from subscribers
+  inner join months
+    on subscribers.month_start_date = months.month_start_date
+  inner join pseudonyms
+    on subscribers.user_id = pseudonyms.user_id
+  left join measured
+    on
+      subscribers.user_id = measured.user_id
+      and subscribers.month_start_date = measured.month_start_date
+  left join trended
+    on
+      subscribers.user_id = trended.user_id
+      and subscribers.month_start_date = trended.month_start_date
+  left join holdings
+    on
+      subscribers.user_id = holdings.user_id
+      and subscribers.month_start_date = holdings.month_start_date
 
 )
 

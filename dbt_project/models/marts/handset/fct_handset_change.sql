@@ -7,47 +7,47 @@ with
 
 changes as (
 
-    select * from {{ ref('int_handset_changes') }}
+  select * from {{ ref('int_handset_changes') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        {{ pseudonym('user_id') }} as user_pseudonym,
-        version_number as handset_version_number,
+  select
+    ---------- ids
+    {{ pseudonym('user_id') }} as user_pseudonym,
+    version_number as handset_version_number,
 
-        ---------- dates
-        change_date,
-        stable_run_start_date,
-        stable_date,
+    ---------- dates
+    change_date,
+    stable_run_start_date,
+    stable_date,
 
-        ---------- old handset
-        old_tac,
-        old_vendor_name,
-        old_model_name,
-        old_has_mms,
-        old_has_wap,
-        old_max_rat,
+    ---------- old handset
+    old_tac,
+    old_vendor_name,
+    old_model_name,
+    old_has_mms,
+    old_has_wap,
+    old_max_rat,
 
-        ---------- new handset
-        new_tac,
-        new_vendor_name,
-        new_model_name,
-        new_has_mms,
-        new_has_wap,
-        new_max_rat,
+    ---------- new handset
+    new_tac,
+    new_vendor_name,
+    new_model_name,
+    new_has_mms,
+    new_has_wap,
+    new_max_rat,
 
-        ---------- use of the new handset
-        use_day_count,
-        longest_run_days,
+    ---------- use of the new handset
+    use_day_count,
+    longest_run_days,
 
-        ---------- timestamps
-        changed_at
+    ---------- timestamps
+    changed_at
 
-    from changes
-    where is_stable
+  from changes
+  where is_stable
 
 )
 

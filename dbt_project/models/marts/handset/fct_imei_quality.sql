@@ -7,208 +7,217 @@ with
 
 observations as (
 
-    select * from {{ ref('stg_dm__imei_observations') }}
+  select * from {{ ref('stg_dm__imei_observations') }}
 
 ),
 
 assignments as (
 
-    select * from {{ ref('int_msisdn_assignments_historized') }}
+  select * from {{ ref('int_msisdn_assignments_historized') }}
 
 ),
 
 tacs as (
 
-    select * from {{ ref('stg_dm__tacs') }}
+  select * from {{ ref('stg_dm__tacs') }}
 
 ),
 
 rejects as (
 
-    select * from {{ ref('int_handset_imei_rejects_counted') }}
+  select * from {{ ref('int_handset_imei_rejects_counted') }}
 
 ),
 
 matched as (
 
-    -- observations attributable to the subscriber holding the MSISDN at the last sighting
-    select distinct
-        observations.source_file_name,
-        observations.source_line_number
+  -- observations attributable to the subscriber holding the MSISDN at the last sighting
+  select distinct
+    observations.source_file_name,
+    observations.source_line_number
 
-    from observations
-    inner join assignments
-        on observations.msisdn = assignments.msisdn
-        and observations.last_seen_at >= assignments.valid_from
-        and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
+  from observations
+  inner join assignments
+    on
+      observations.msisdn = assignments.msisdn
+      and observations.last_seen_at >= assignments.valid_from
+      and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
 
 ),
 
 batch_tacs as (
 
-    select distinct batch_date, tac from observations
+  select distinct
+    batch_date,
+    tac
+  from observations
 
 ),
 
 tacs_as_of_batch as (
 
-    -- the TAC's description in the latest REF_TAC snapshot delivered up to the observation's batch
-    select
-        batch_tacs.batch_date,
-        batch_tacs.tac,
-        tacs.has_mms,
-        tacs.has_wap,
-        tacs.max_rat,
-        row_number() over (
-            partition by batch_tacs.batch_date, batch_tacs.tac order by tacs.batch_date desc
-        ) as recency
+  -- the TAC's description in the latest REF_TAC snapshot delivered up to the observation's batch
+  select
+    batch_tacs.batch_date,
+    batch_tacs.tac,
+    tacs.has_mms,
+    tacs.has_wap,
+    tacs.max_rat,
+    row_number() over (
+      partition by batch_tacs.batch_date, batch_tacs.tac order by tacs.batch_date desc
+    ) as recency
 
-    from batch_tacs
-    inner join tacs
-        on batch_tacs.tac = tacs.tac
-        and tacs.batch_date <= batch_tacs.batch_date
+  from batch_tacs
+  inner join tacs
+    on
+      batch_tacs.tac = tacs.tac
+      and batch_tacs.batch_date >= tacs.batch_date
 
 ),
 
 checked as (
 
-    select
-        observations.batch_date,
-        observations.imei,
-        observations.first_seen_at,
-        observations.imeisv is not null as is_imeisv,
-        matched.source_line_number is not null as is_matched,
-        tacs_as_of_batch.tac is not null as is_tac_known,
-        tacs_as_of_batch.has_mms,
-        tacs_as_of_batch.has_wap,
-        tacs_as_of_batch.max_rat
+  select
+    observations.batch_date,
+    observations.imei,
+    observations.first_seen_at,
+    observations.imeisv is not null as is_imeisv,
+    matched.source_line_number is not null as is_matched,
+    tacs_as_of_batch.tac is not null as is_tac_known,
+    tacs_as_of_batch.has_mms,
+    tacs_as_of_batch.has_wap,
+    tacs_as_of_batch.max_rat
 
-    from observations
-    left join matched
-        on observations.source_file_name = matched.source_file_name
-        and observations.source_line_number = matched.source_line_number
-    left join tacs_as_of_batch
-        on observations.batch_date = tacs_as_of_batch.batch_date
-        and observations.tac = tacs_as_of_batch.tac
-        and tacs_as_of_batch.recency = 1
+  from observations
+  left join matched
+    on
+      observations.source_file_name = matched.source_file_name
+      and observations.source_line_number = matched.source_line_number
+  left join tacs_as_of_batch
+    on
+      observations.batch_date = tacs_as_of_batch.batch_date
+      and observations.tac = tacs_as_of_batch.tac
+      and tacs_as_of_batch.recency = 1
 
 ),
 
 observation_counts as (
 
-    select
-        batch_date,
-        min(cast(first_seen_at as date)) as first_seen_date,
-        count(*) as observation_count,
-        sum(case when is_matched then 1 else 0 end) as matched_observation_count,
-        sum(case when is_imeisv then 1 else 0 end) as imeisv_observation_count,
-        sum(case when not is_tac_known then 1 else 0 end) as unknown_tac_observation_count
+  select
+    batch_date,
+    min(cast(first_seen_at as date)) as first_seen_date,
+    count(*) as observation_count,
+    sum(case when is_matched then 1 else 0 end) as matched_observation_count,
+    sum(case when is_imeisv then 1 else 0 end) as imeisv_observation_count,
+    sum(case when not is_tac_known then 1 else 0 end) as unknown_tac_observation_count
 
-    from checked
-    group by batch_date
+  from checked
+  group by batch_date
 
 ),
 
 handsets as (
 
-    -- each handset (IMEI) active in the batch once, with its model's capabilities when the TAC is known
-    select
-        batch_date,
-        imei,
-        max(case when is_tac_known then 1 else 0 end) as is_tac_known,
-        max(case when has_mms then 1 else 0 end) as has_mms,
-        max(case when has_wap then 1 else 0 end) as has_wap,
-        max(max_rat) as max_rat
+  -- each handset (IMEI) active in the batch once, with its model's capabilities when the TAC is known
+  select
+    batch_date,
+    imei,
+    max(case when is_tac_known then 1 else 0 end) as is_tac_known,
+    max(case when has_mms then 1 else 0 end) as has_mms,
+    max(case when has_wap then 1 else 0 end) as has_wap,
+    max(max_rat) as max_rat
 
-    from checked
-    group by batch_date, imei
+  from checked
+  group by batch_date, imei
 
 ),
 
 handset_mix as (
 
-    select
-        batch_date,
-        count(*) as active_handset_count,
-        sum(is_tac_known) as known_tac_handset_count,
-        sum(case when is_tac_known = 1 then has_mms else 0 end) as mms_handset_count,
-        sum(case when is_tac_known = 1 then has_wap else 0 end) as wap_handset_count,
-        sum(case when max_rat = '2G' then 1 else 0 end) as rat_2g_handset_count,
-        sum(case when max_rat = '3G' then 1 else 0 end) as rat_3g_handset_count,
-        sum(case when max_rat = '4G' then 1 else 0 end) as rat_4g_handset_count
+  select
+    batch_date,
+    count(*) as active_handset_count,
+    sum(is_tac_known) as known_tac_handset_count,
+    sum(case when is_tac_known = 1 then has_mms else 0 end) as mms_handset_count,
+    sum(case when is_tac_known = 1 then has_wap else 0 end) as wap_handset_count,
+    sum(case when max_rat = '2G' then 1 else 0 end) as rat_2g_handset_count,
+    sum(case when max_rat = '3G' then 1 else 0 end) as rat_3g_handset_count,
+    sum(case when max_rat = '4G' then 1 else 0 end) as rat_4g_handset_count
 
-    from handsets
-    group by batch_date
+  from handsets
+  group by batch_date
 
 ),
 
 reject_counts as (
 
-    select
-        batch_date,
-        sum(rejected_record_count) as rejected_record_count,
-        sum(case when reject_reason = 'imei:imei' then rejected_record_count else 0 end) as invalid_imei_count
+  select
+    batch_date,
+    sum(rejected_record_count) as rejected_record_count,
+    sum(case when reject_reason = 'imei:imei' then rejected_record_count else 0 end) as invalid_imei_count
 
-    from rejects
-    group by batch_date
+  from rejects
+  group by batch_date
 
 ),
 
 batches as (
 
-    select batch_date from observation_counts
-    union
-    select batch_date from reject_counts
+  select batch_date from observation_counts
+  union
+  select batch_date from reject_counts
 
 ),
 
 final as (
 
-    select
-        ---------- batch
-        batches.batch_date,
-        observation_counts.first_seen_date,
+  select
+    ---------- batch
+    batches.batch_date,
+    observation_counts.first_seen_date,
 
-        ---------- records
-        cast(coalesce(observation_counts.observation_count, 0) as bigint) as observation_count,
-        cast(coalesce(reject_counts.rejected_record_count, 0) as bigint) as rejected_record_count,
-        cast(coalesce(reject_counts.invalid_imei_count, 0) as bigint) as invalid_imei_count,
-        cast(coalesce(observation_counts.matched_observation_count, 0) as bigint) as matched_observation_count,
-        cast(coalesce(observation_counts.imeisv_observation_count, 0) as bigint) as imeisv_observation_count,
-        cast(coalesce(observation_counts.unknown_tac_observation_count, 0) as bigint) as unknown_tac_observation_count,
+    ---------- records
+    cast(coalesce(observation_counts.observation_count, 0) as bigint) as observation_count,
+    cast(coalesce(reject_counts.rejected_record_count, 0) as bigint) as rejected_record_count,
+    cast(coalesce(reject_counts.invalid_imei_count, 0) as bigint) as invalid_imei_count,
+    cast(coalesce(observation_counts.matched_observation_count, 0) as bigint) as matched_observation_count,
+    cast(coalesce(observation_counts.imeisv_observation_count, 0) as bigint) as imeisv_observation_count,
+    cast(coalesce(observation_counts.unknown_tac_observation_count, 0) as bigint) as unknown_tac_observation_count,
 
-        ---------- rates
-        cast(observation_counts.matched_observation_count as double)
-            / nullif(observation_counts.observation_count, 0) as user_match_rate,
-        cast(coalesce(reject_counts.invalid_imei_count, 0) as double)
-            / nullif(coalesce(observation_counts.observation_count, 0)
-                + coalesce(reject_counts.rejected_record_count, 0), 0) as invalid_imei_share,
-        cast(observation_counts.imeisv_observation_count as double)
-            / nullif(observation_counts.observation_count, 0) as imeisv_share,
-        cast(observation_counts.unknown_tac_observation_count as double)
-            / nullif(observation_counts.observation_count, 0) as unknown_tac_rate,
+    ---------- rates
+    cast(observation_counts.matched_observation_count as double)
+    / nullif(observation_counts.observation_count, 0) as user_match_rate,
+    cast(coalesce(reject_counts.invalid_imei_count, 0) as double)
+    / nullif(
+      coalesce(observation_counts.observation_count, 0)
+      + coalesce(reject_counts.rejected_record_count, 0), 0
+    ) as invalid_imei_share,
+    cast(observation_counts.imeisv_observation_count as double)
+    / nullif(observation_counts.observation_count, 0) as imeisv_share,
+    cast(observation_counts.unknown_tac_observation_count as double)
+    / nullif(observation_counts.observation_count, 0) as unknown_tac_rate,
 
-        ---------- capability mix of the active handsets (shares of those with a known TAC)
-        cast(coalesce(handset_mix.active_handset_count, 0) as bigint) as active_handset_count,
-        cast(coalesce(handset_mix.known_tac_handset_count, 0) as bigint) as known_tac_handset_count,
-        cast(handset_mix.mms_handset_count as double)
-            / nullif(handset_mix.known_tac_handset_count, 0) as mms_handset_share,
-        cast(handset_mix.wap_handset_count as double)
-            / nullif(handset_mix.known_tac_handset_count, 0) as wap_handset_share,
-        cast(handset_mix.rat_2g_handset_count as double)
-            / nullif(handset_mix.known_tac_handset_count, 0) as rat_2g_handset_share,
-        cast(handset_mix.rat_3g_handset_count as double)
-            / nullif(handset_mix.known_tac_handset_count, 0) as rat_3g_handset_share,
-        cast(handset_mix.rat_4g_handset_count as double)
-            / nullif(handset_mix.known_tac_handset_count, 0) as rat_4g_handset_share
+    ---------- capability mix of the active handsets (shares of those with a known TAC)
+    cast(coalesce(handset_mix.active_handset_count, 0) as bigint) as active_handset_count,
+    cast(coalesce(handset_mix.known_tac_handset_count, 0) as bigint) as known_tac_handset_count,
+    cast(handset_mix.mms_handset_count as double)
+    / nullif(handset_mix.known_tac_handset_count, 0) as mms_handset_share,
+    cast(handset_mix.wap_handset_count as double)
+    / nullif(handset_mix.known_tac_handset_count, 0) as wap_handset_share,
+    cast(handset_mix.rat_2g_handset_count as double)
+    / nullif(handset_mix.known_tac_handset_count, 0) as rat_2g_handset_share,
+    cast(handset_mix.rat_3g_handset_count as double)
+    / nullif(handset_mix.known_tac_handset_count, 0) as rat_3g_handset_share,
+    cast(handset_mix.rat_4g_handset_count as double)
+    / nullif(handset_mix.known_tac_handset_count, 0) as rat_4g_handset_share
 
-    from batches
-    left join observation_counts
-        on batches.batch_date = observation_counts.batch_date
-    left join reject_counts
-        on batches.batch_date = reject_counts.batch_date
-    left join handset_mix
-        on batches.batch_date = handset_mix.batch_date
+  from batches
+  left join observation_counts
+    on batches.batch_date = observation_counts.batch_date
+  left join reject_counts
+    on batches.batch_date = reject_counts.batch_date
+  left join handset_mix
+    on batches.batch_date = handset_mix.batch_date
 
 )
 

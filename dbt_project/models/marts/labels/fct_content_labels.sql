@@ -8,35 +8,35 @@ with
 
 labels as (
 
-    select * from {{ ref('int_content_labels') }}
+  select * from {{ ref('int_content_labels') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        {{ pseudonym('user_id') }} as user_pseudonym,
+  select
+    ---------- ids
+    {{ pseudonym('user_id') }} as user_pseudonym,
 
-        ---------- months
-        population_month,
-        outcome_month,
+    ---------- months
+    population_month,
+    outcome_month,
 
-        ---------- attributes
-        content_category,
+    ---------- attributes
+    content_category,
 
-        ---------- counts
-        category_use_count,
-        total_use_count,
+    ---------- counts
+    category_use_count,
+    total_use_count,
 
-        ---------- label
-        category_share,
+    ---------- label
+    category_share,
 
-        ---------- booleans
-        is_outcome_month_delivered,
-        is_label_observable
+    ---------- booleans
+    is_outcome_month_delivered,
+    is_label_observable
 
-    from labels
+  from labels
 
 )
 

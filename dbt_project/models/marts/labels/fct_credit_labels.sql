@@ -8,39 +8,39 @@ with
 
 labels as (
 
-    select * from {{ ref('int_credit_labels') }}
+  select * from {{ ref('int_credit_labels') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        {{ pseudonym('user_id') }} as user_pseudonym,
+  select
+    ---------- ids
+    {{ pseudonym('user_id') }} as user_pseudonym,
 
-        ---------- months
-        cohort_month,
-        scoring_month,
-        last_label_month,
+    ---------- months
+    cohort_month,
+    scoring_month,
+    last_label_month,
 
-        ---------- segment
-        credit_segment,
-        is_rejoin,
-        is_capital,
-        region_code,
+    ---------- segment
+    credit_segment,
+    is_rejoin,
+    is_capital,
+    region_code,
 
-        ---------- dates
-        join_date,
+    ---------- dates
+    join_date,
 
-        ---------- label
-        is_bad,
-        bad_bill_count,
-        first_bad_bill_month,
+    ---------- label
+    is_bad,
+    bad_bill_count,
+    first_bad_bill_month,
 
-        ---------- booleans
-        is_label_observable
+    ---------- booleans
+    is_label_observable
 
-    from labels
+  from labels
 
 )
 

@@ -8,29 +8,29 @@ with
 
 labels as (
 
-    select * from {{ ref('int_propensity_labels') }}
+  select * from {{ ref('int_propensity_labels') }}
 
 ),
 
 final as (
 
-    select
-        ---------- ids
-        {{ pseudonym('user_id') }} as user_pseudonym,
+  select
+    ---------- ids
+    {{ pseudonym('user_id') }} as user_pseudonym,
 
-        ---------- months
-        population_month,
-        outcome_month,
+    ---------- months
+    population_month,
+    outcome_month,
 
-        ---------- label
-        has_newspaper_order,
-        has_stable_newspaper_order,
-        first_stable_order_at,
+    ---------- label
+    has_newspaper_order,
+    has_stable_newspaper_order,
+    first_stable_order_at,
 
-        ---------- booleans
-        is_label_observable
+    ---------- booleans
+    is_label_observable
 
-    from labels
+  from labels
 
 )
 

@@ -2,41 +2,41 @@ with
 
 source as (
 
-    select * from {{ lake_or_empty(source('mediation', 'cdr_voice')) }}
+  select * from {{ lake_or_empty(source('mediation', 'cdr_voice')) }}
 
 ),
 
 renamed as (
 
-    select
+  select
 
-        ---------- ids
-        cdr_id,
-        cell_id,
+    ---------- ids
+    cdr_id,
+    cell_id,
 
-        ---------- personal data (restricted)
-        msisdn,
-        other_party,
+    ---------- personal data (restricted)
+    msisdn,
+    other_party,
 
-        ---------- attributes
-        call_type,
-        roam_type,
+    ---------- attributes
+    call_type,
+    roam_type,
 
-        ---------- numerics
-        duration_s as duration_seconds,
+    ---------- numerics
+    duration_s as duration_seconds,
 
-        ---------- money (fen)
-        fee_fen,
+    ---------- money (fen)
+    fee_fen,
 
-        ---------- timestamps
-        start_time as started_at,
+    ---------- timestamps
+    start_time as started_at,
 
-        ---------- batch lineage
-        {{ yyyymmdd_to_date('batch_date') }} as batch_date,
-        _file_name as source_file_name,
-        _line_number as source_line_number
+    ---------- batch lineage
+    {{ yyyymmdd_to_date('batch_date') }} as batch_date,
+    _file_name as source_file_name,
+    _line_number as source_line_number
 
-    from source
+  from source
 
 )
 

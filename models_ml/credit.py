@@ -60,7 +60,9 @@ def _segment_months(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> li
     return cohorts
 
 
-def _load(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec, cohorts: list[dt.date]) -> pd.DataFrame:
+def load_cohorts(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec, cohorts: list[dt.date]
+                 ) -> pd.DataFrame:
+    """Features at the end of J+1 of the given cohorts' users, with cohort_month, credit_segment and label."""
     if not cohorts:
         return pd.DataFrame()
     sql = f"select * from ({CREDIT_LABELS}) where {month_filter(cohorts, 'cohort_month')}"
@@ -147,8 +149,8 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
         raise TrainingError(f"{len(cohorts)} labelled credit cohort(s); need at least {VALIDATION_COHORTS + 2}")
     train_cohorts, val_cohorts = cohorts[:-VALIDATION_COHORTS], cohorts[-VALIDATION_COHORTS:]
     spec = infer_spec(con, table, [add_months(c, 1) for c in train_cohorts])
-    train_f = _load(con, table, spec, train_cohorts)
-    val_f = _load(con, table, spec, val_cohorts)
+    train_f = load_cohorts(con, table, spec, train_cohorts)
+    val_f = load_cohorts(con, table, spec, val_cohorts)
     if train_f.empty or val_f.empty or train_f["label"].nunique() < 2:
         raise TrainingError("the credit cohorts have no features or no bad users to learn from")
 

@@ -294,3 +294,21 @@ def test_credit_control_entries_and_exits():
     assert later.loc["u3", "status"] == EXITED and later.loc["u3", "exit_month"] == m[2]
     with pytest.raises(ValueError):
         decide(grades, payments, exit_after_months=0, as_of=m[4])
+
+
+def test_settings_from_the_environment(monkeypatch, tmp_path):
+    from models_ml.config import ModelSettings
+    from vasmart.config import Settings
+
+    monkeypatch.delenv("VASMART_FEATURES_TABLE", raising=False)
+    monkeypatch.delenv("VASMART_CREDIT_EXIT_MONTHS", raising=False)
+    default = ModelSettings.from_env(Settings(home=tmp_path))
+    assert (default.features_table, default.credit_exit_months) == ("marts.customer_view", 3)
+    monkeypatch.setenv("VASMART_FEATURES_TABLE", "scratch.features")
+    monkeypatch.setenv("VASMART_CREDIT_EXIT_MONTHS", "5")
+    chosen = ModelSettings.from_env(Settings(home=tmp_path), seed=9)
+    assert (chosen.features_table, chosen.credit_exit_months, chosen.seed) == ("scratch.features", 5, 9)
+    assert ModelSettings.from_env(Settings(home=tmp_path), features_table="marts.x").features_table == "marts.x"
+    monkeypatch.setenv("VASMART_CREDIT_EXIT_MONTHS", "0")
+    with pytest.raises(ValueError, match="VASMART_CREDIT_EXIT_MONTHS"):
+        ModelSettings.from_env(Settings(home=tmp_path))

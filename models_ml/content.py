@@ -19,7 +19,7 @@ import pandas as pd
 
 from models_ml import metrics
 from models_ml.config import CATEGORIES, ModelSettings
-from models_ml.explain import importance_table, lgb_contributions, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
 from models_ml.features import FeatureSpec, infer_spec, to_matrix
 from models_ml.labels import CONTENT_LABELS, SHARE_COLUMNS, observable_months
 from models_ml.training import (
@@ -95,7 +95,8 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     popularity = train_f[list(SHARE_COLUMNS)].mean().to_numpy()
 
     relevance = val_f[list(SHARE_COLUMNS)].to_numpy(dtype="float64")
-    predicted = _normalised(np.column_stack([boosters[c].predict(val_x) for c in CATEGORIES]))
+    val_array = as_array(val_x)
+    predicted = _normalised(np.column_stack([boosters[c].predict(val_array) for c in CATEGORIES]))
     report = ranking_report(relevance, predicted + TIE_BREAK * popularity[None, :])
     baselines = {"popularity": ranking_report(relevance, np.tile(popularity, (len(val_f), 1)))}
     own = past_shares(val_f, popularity)
@@ -104,6 +105,9 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     validation = val_f[["user_pseudonym", "month_start_date", *SHARE_COLUMNS]].copy()
     for i, c in enumerate(CATEGORIES):
         validation[f"predicted_{c.lower()}"] = predicted[:, i]
+    reasons = {c: fit_reasons(boosters[c], val_x, spec, rows=6_000) for c in CATEGORIES}
+    report["reason_codes"] = {"method": "shap_dependence",
+                              "top1_agreement_with_shap": float(np.mean([a for _, a in reasons.values()]))}
     sample = val_x.iloc[: min(len(val_x), 2_000)]
     card = {
         "popularity": dict(zip(CATEGORIES, popularity.tolist(), strict=True)),
@@ -113,6 +117,7 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     champion_value = evaluate_champion(champion, val_f)
     files = {f"model_{c.lower()}.txt": booster_bytes(b) for c, b in boosters.items()}
     files["popularity.json"] = dumps(card["popularity"])
+    files.update({f"reasons_{c.lower()}.json": t.to_json().encode("utf-8") for c, (t, _) in reasons.items()})
     return TrainedModel(
         name=NAME,
         files=files,
@@ -161,6 +166,8 @@ class ContentScorer:
                          for c in CATEGORIES}
         popularity = json.loads((path / "popularity.json").read_text())
         self.popularity = np.array([popularity[c] for c in CATEGORIES])
+        self.reasons = {c: ContributionTable.from_json((path / f"reasons_{c.lower()}.json").read_text())
+                        for c in CATEGORIES}
 
     @property
     def columns(self) -> list[str]:
@@ -174,7 +181,7 @@ class ContentScorer:
 
     def predict(self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None) -> np.ndarray:
         """Predicted shares (rows sum to 1), categories in CATEGORIES order, popularity breaking ties."""
-        x = to_matrix(frame, self.spec) if matrix is None else matrix
+        x = as_array(to_matrix(frame, self.spec) if matrix is None else matrix)
         shares = _normalised(np.column_stack([self.boosters[c].predict(x) for c in CATEGORIES]))
         return shares + TIE_BREAK * self.popularity[None, :]
 
@@ -198,7 +205,7 @@ class ContentScorer:
             for i, category in enumerate(CATEGORIES):
                 rows = np.flatnonzero(top == i)
                 if len(rows):
-                    contrib = lgb_contributions(self.boosters[category], x.iloc[rows])
+                    contrib = self.reasons[category].contributions(x.iloc[rows])
                     codes[rows] = reason_codes(contrib, self.spec.columns)
         out["reason_codes"] = codes
         return out

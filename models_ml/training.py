@@ -104,7 +104,7 @@ def make_dataset(params: dict[str, Any], x: pd.DataFrame, y: np.ndarray, categor
                  reference: lgb.Dataset | None = None) -> lgb.Dataset:
     """A binned LightGBM dataset; one can serve several models (set_label) when only the target changes."""
     data = lgb.Dataset(x, label=y, reference=reference, categorical_feature=categorical or "auto",
-                       free_raw_data=False, params={k: params[k] for k in ("max_bin", "verbose") if k in params})
+                       free_raw_data=False, params=dict(params))
     return data.construct()
 
 

@@ -35,6 +35,8 @@ def reason_codes(contributions: np.ndarray, names: list[str], k: int = REASONS) 
     if contributions.shape[0] == 0:
         return []
     k = min(k, contributions.shape[1])
+    if k == 0:  # a scorecard without variables: nothing raises anyone's score
+        return ["[]"] * contributions.shape[0]
     top = top_columns(contributions, k)
     values = np.take_along_axis(contributions, top, axis=1)
     # formatted by DuckDB, vectorised: a Python loop over a million rows takes several seconds

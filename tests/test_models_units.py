@@ -213,6 +213,7 @@ def test_reason_codes_are_the_largest_positive_contributions():
     assert json.loads(codes[0]) == ["a:+0.50", 'd"q:+0.30', "c:+0.10"]
     assert codes[1] == "[]"
     assert json.loads(codes[2]) == ["b:+2.00"]
+    assert reason_codes(np.zeros((2, 0)), []) == ["[]", "[]"]
 
 
 # ----------------------------------------------------------------------------------------------- credit

@@ -9,6 +9,7 @@ from pathlib import Path
 from vasmart.config import Settings
 
 FEATURES_TABLE_ENV = "VASMART_FEATURES_TABLE"
+CREDIT_EXIT_MONTHS_ENV = "VASMART_CREDIT_EXIT_MONTHS"
 DEFAULT_FEATURES_TABLE = "marts.customer_view"
 SCORES_TABLE = "marts.fct_model_scores"
 MODEL_NAMES = ("propensity", "content", "credit")
@@ -23,7 +24,8 @@ class ModelSettings:
     month_start_date); `VASMART_FEATURES_TABLE` overrides the default `marts.customer_view`.
     seed / num_threads: fixed, so that the same data gives the same model files and scores.
     max_train_rows: rows per model sampled (by pseudonym, deterministically) from the training months.
-    credit_exit_months: months paid on time after which a user leaves OCS credit control.
+    credit_exit_months: months paid on time after which a user leaves OCS credit control
+    (`VASMART_CREDIT_EXIT_MONTHS` overrides the default 3).
     """
 
     home: Path
@@ -38,7 +40,11 @@ class ModelSettings:
         """Settings from the environment (VASMART_HOME, VASMART_FEATURES_TABLE), with explicit overrides."""
         settings = settings or Settings.from_env()
         table = os.environ.get(FEATURES_TABLE_ENV) or DEFAULT_FEATURES_TABLE
-        base = cls(home=settings.home, features_table=table)
+        exit_months = os.environ.get(CREDIT_EXIT_MONTHS_ENV)
+        if exit_months is not None and not (exit_months.isdigit() and int(exit_months) >= 1):
+            raise ValueError(f"{CREDIT_EXIT_MONTHS_ENV}={exit_months!r} is not a whole number of months (1 or more)")
+        base = cls(home=settings.home, features_table=table,
+                   credit_exit_months=int(exit_months) if exit_months else cls.credit_exit_months)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     @property

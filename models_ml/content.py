@@ -19,7 +19,7 @@ import pandas as pd
 
 from models_ml import metrics
 from models_ml.config import CATEGORIES, ModelSettings
-from models_ml.explain import importance_table, lgb_contributions, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
 from models_ml.features import FeatureSpec, infer_spec, to_matrix
 from models_ml.labels import CONTENT_LABELS, SHARE_COLUMNS, observable_months
 from models_ml.training import (
@@ -27,10 +27,11 @@ from models_ml.training import (
     booster_bytes,
     dumps,
     evaluate_champion,
-    fit_lgb,
+    fit_on,
     lgb_params,
     load_booster,
     load_labelled,
+    make_dataset,
     month_roles,
     months_json,
     restrict_as_of,
@@ -44,6 +45,7 @@ PRIMARY_METRIC = "ndcg_at_3"
 CATEGORY_USE_COLUMN = "{category}_use_count"
 STATUS_COLUMN = "user_status"
 TIE_BREAK = 1e-9  # equal predicted shares rank by global popularity
+MAX_TRAIN_ROWS = 400_000  # eight models: the ranking gains nothing measurable from more rows
 
 
 def use_columns() -> list[str]:
@@ -74,22 +76,27 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     months = restrict_as_of(observable_months(con, CONTENT_LABELS), as_of, lag=1)
     window = month_roles(months, ROLES)
     spec = infer_spec(con, table, window["train"])
-    fraction = sample_fraction(con, CONTENT_LABELS, window["train"], settings.max_train_rows)
+    fraction = sample_fraction(con, CONTENT_LABELS, window["train"], min(settings.max_train_rows, MAX_TRAIN_ROWS))
     frames = {role: load_labelled(con, table, spec, CONTENT_LABELS, list(SHARE_COLUMNS), ms,
                                   fraction if role == "train" else 1.0, tuple(use_columns()))
               for role, ms in window.items()}
     train_f, es_f, val_f = frames["train"], frames["early_stopping"], frames["validation"]
     train_x, es_x, val_x = (to_matrix(f, spec) for f in (train_f, es_f, val_f))
 
-    params = lgb_params(settings, objective="cross_entropy", metric="cross_entropy", learning_rate=0.08)
+    params = lgb_params(settings, objective="cross_entropy", metric="cross_entropy", learning_rate=0.12)
+    # the eight models share the binned data; only the target changes
+    train_set = make_dataset(params, train_x, train_f[SHARE_COLUMNS[0]].to_numpy(), list(spec.categorical))
+    es_set = make_dataset(params, es_x, es_f[SHARE_COLUMNS[0]].to_numpy(), list(spec.categorical), train_set)
     boosters = {}
     for category, column in zip(CATEGORIES, SHARE_COLUMNS, strict=True):
-        boosters[category] = fit_lgb(params, train_x, train_f[column].to_numpy(), es_x, es_f[column].to_numpy(),
-                                     list(spec.categorical))
+        train_set.set_label(train_f[column].to_numpy())
+        es_set.set_label(es_f[column].to_numpy())
+        boosters[category] = fit_on(params, train_set, es_set)
     popularity = train_f[list(SHARE_COLUMNS)].mean().to_numpy()
 
     relevance = val_f[list(SHARE_COLUMNS)].to_numpy(dtype="float64")
-    predicted = _normalised(np.column_stack([boosters[c].predict(val_x) for c in CATEGORIES]))
+    val_array = as_array(val_x)
+    predicted = _normalised(np.column_stack([boosters[c].predict(val_array) for c in CATEGORIES]))
     report = ranking_report(relevance, predicted + TIE_BREAK * popularity[None, :])
     baselines = {"popularity": ranking_report(relevance, np.tile(popularity, (len(val_f), 1)))}
     own = past_shares(val_f, popularity)
@@ -98,7 +105,10 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     validation = val_f[["user_pseudonym", "month_start_date", *SHARE_COLUMNS]].copy()
     for i, c in enumerate(CATEGORIES):
         validation[f"predicted_{c.lower()}"] = predicted[:, i]
-    sample = val_x.iloc[: min(len(val_x), 5_000)]
+    reasons = {c: fit_reasons(boosters[c], val_x, spec, rows=6_000) for c in CATEGORIES}
+    report["reason_codes"] = {"method": "shap_dependence",
+                              "top1_agreement_with_shap": float(np.mean([a for _, a in reasons.values()]))}
+    sample = val_x.iloc[: min(len(val_x), 2_000)]
     card = {
         "popularity": dict(zip(CATEGORIES, popularity.tolist(), strict=True)),
         "importance": {c: importance_table(boosters[c], sample, top=10) for c in CATEGORIES},
@@ -107,6 +117,7 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     champion_value = evaluate_champion(champion, val_f)
     files = {f"model_{c.lower()}.txt": booster_bytes(b) for c, b in boosters.items()}
     files["popularity.json"] = dumps(card["popularity"])
+    files.update({f"reasons_{c.lower()}.json": t.to_json().encode("utf-8") for c, (t, _) in reasons.items()})
     return TrainedModel(
         name=NAME,
         files=files,
@@ -155,6 +166,8 @@ class ContentScorer:
                          for c in CATEGORIES}
         popularity = json.loads((path / "popularity.json").read_text())
         self.popularity = np.array([popularity[c] for c in CATEGORIES])
+        self.reasons = {c: ContributionTable.from_json((path / f"reasons_{c.lower()}.json").read_text())
+                        for c in CATEGORIES}
 
     @property
     def columns(self) -> list[str]:
@@ -168,7 +181,7 @@ class ContentScorer:
 
     def predict(self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None) -> np.ndarray:
         """Predicted shares (rows sum to 1), categories in CATEGORIES order, popularity breaking ties."""
-        x = to_matrix(frame, self.spec) if matrix is None else matrix
+        x = as_array(to_matrix(frame, self.spec) if matrix is None else matrix)
         shares = _normalised(np.column_stack([self.boosters[c].predict(x) for c in CATEGORIES]))
         return shares + TIE_BREAK * self.popularity[None, :]
 
@@ -192,7 +205,7 @@ class ContentScorer:
             for i, category in enumerate(CATEGORIES):
                 rows = np.flatnonzero(top == i)
                 if len(rows):
-                    contrib = lgb_contributions(self.boosters[category], x.iloc[rows])
+                    contrib = self.reasons[category].contributions(x.iloc[rows])
                     codes[rows] = reason_codes(contrib, self.spec.columns)
         out["reason_codes"] = codes
         return out

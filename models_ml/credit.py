@@ -24,7 +24,7 @@ import pandas as pd
 
 from models_ml import metrics
 from models_ml.config import ModelSettings
-from models_ml.explain import importance_table, lgb_contributions, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
 from models_ml.features import FeatureSpec, add_months, infer_spec, month_filter, select_list, to_matrix
 from models_ml.labels import CREDIT_COHORTS, CREDIT_LABELS, observable_months
 from models_ml.scorecard import Scorecard
@@ -60,7 +60,9 @@ def _segment_months(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> li
     return cohorts
 
 
-def _load(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec, cohorts: list[dt.date]) -> pd.DataFrame:
+def load_cohorts(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec, cohorts: list[dt.date]
+                 ) -> pd.DataFrame:
+    """Features at the end of J+1 of the given cohorts' users, with cohort_month, credit_segment and label."""
     if not cohorts:
         return pd.DataFrame()
     sql = f"select * from ({CREDIT_LABELS}) where {month_filter(cohorts, 'cohort_month')}"
@@ -147,8 +149,8 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
         raise TrainingError(f"{len(cohorts)} labelled credit cohort(s); need at least {VALIDATION_COHORTS + 2}")
     train_cohorts, val_cohorts = cohorts[:-VALIDATION_COHORTS], cohorts[-VALIDATION_COHORTS:]
     spec = infer_spec(con, table, [add_months(c, 1) for c in train_cohorts])
-    train_f = _load(con, table, spec, train_cohorts)
-    val_f = _load(con, table, spec, val_cohorts)
+    train_f = load_cohorts(con, table, spec, train_cohorts)
+    val_f = load_cohorts(con, table, spec, val_cohorts)
     if train_f.empty or val_f.empty or train_f["label"].nunique() < 2:
         raise TrainingError("the credit cohorts have no features or no bad users to learn from")
 
@@ -162,6 +164,8 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
         booster, lgb_used = fit_challenger(rows, y, spec, settings)
         files[f"scorecard_{key.lower()}.json"] = card.to_json().encode("utf-8")
         files[f"lgbm_{key.lower()}.txt"] = booster_bytes(booster)
+        table, _ = fit_reasons(booster, to_matrix(val_f, spec), spec, rows=5_000)
+        files[f"reasons_lgbm_{key.lower()}.json"] = table.to_json().encode("utf-8")
         params[key] = lgb_used
         return {"scorecard": card, "lgbm": booster}
 
@@ -309,7 +313,8 @@ class CreditScorer:
         for segment, choice in self.selection.items():
             key = choice["trained_on"].lower()
             if choice["champion"] == "lgbm":
-                self.models[segment] = ("lgbm", load_booster(files[f"lgbm_{key}.txt"], num_threads))
+                self.models[segment] = ("lgbm", (load_booster(files[f"lgbm_{key}.txt"], num_threads),
+                                                 ContributionTable.from_json(files[f"reasons_lgbm_{key}.json"])))
             else:
                 self.models[segment] = ("scorecard", Scorecard.from_json(files[f"scorecard_{key}.json"].decode()))
 
@@ -331,10 +336,11 @@ class CreditScorer:
                 continue
             part = frame.iloc[rows]
             if kind == "lgbm":
+                booster, table = model
                 x = to_matrix(part, self.spec)
-                scores[rows] = model.predict(x)
+                scores[rows] = booster.predict(as_array(x))
                 if want_reasons:
-                    codes[rows] = reason_codes(lgb_contributions(model, x), self.spec.columns)
+                    codes[rows] = reason_codes(table.contributions(x), self.spec.columns)
             else:
                 scores[rows] = model.predict(part, self.spec)
                 if want_reasons:

@@ -103,12 +103,13 @@ def _content(trained: TrainedModel, out: Path) -> list[str]:
     for name, r in m["baselines"].items():
         rows.append({"ranking": name, **(r or {"ndcg_at_3": None, "hit_at_1": None, "users": None})})
     lines += [_table(pd.DataFrame(rows)), ""]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    names = [r["ranking"] for r in rows]
-    ax.bar([n + "\nNDCG@3" for n in names], [r["ndcg_at_3"] or 0 for r in rows], color="#4c72b0")
-    ax.bar([n + "\nhit@1" for n in names], [r["hit_at_1"] or 0 for r in rows], color="#dd8452")
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    x = list(range(len(rows)))
+    ax.bar([i - 0.2 for i in x], [r["ndcg_at_3"] or 0 for r in rows], 0.4, color="#4c72b0", label="NDCG@3")
+    ax.bar([i + 0.2 for i in x], [r["hit_at_1"] or 0 for r in rows], 0.4, color="#dd8452", label="hit@1")
+    ax.set_xticks(x, [r["ranking"].replace("_", " ") for r in rows])
     ax.set_ylim(0, 1)
-    ax.tick_params(axis="x", labelsize=7)
+    ax.legend()
     ax.set_title("Ranking quality against realised shares of M+1")
     lines += [f"![ranking]({_save(fig, out / 'ranking.png')})", "", "### Per category", "",
               _table(card["per_category"]), "", "## Top features (NEWS model)", "",

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from models_ml import metrics
 from models_ml.config import ModelSettings
-from models_ml.explain import importance_table, lgb_contributions, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
 from models_ml.features import FeatureSpec, infer_spec, one_hot, to_matrix
 from models_ml.labels import PROPENSITY_LABELS, observable_months
 from models_ml.training import (
@@ -119,7 +119,9 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
                                "label": y, "score": calibrated, "score_uncalibrated": raw,
                                "logistic_regression": logistic, "rule": rule})
 
-    sample = val_x.iloc[: min(len(val_x), 20_000)]
+    reasons, agreement = fit_reasons(booster, val_x, spec, rows=15_000)
+    report["reason_codes"] = {"method": "shap_dependence", "top1_agreement_with_shap": agreement}
+    sample = val_x.iloc[: min(len(val_x), 5_000)]
     card = {
         "gains": metrics.gains_table(y, calibrated),
         "gains_baselines": {"logistic_regression": metrics.gains_table(y, logistic), "rule": metrics.gains_table(y, rule)},
@@ -131,7 +133,8 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     return TrainedModel(
         name=NAME,
         files={"model.txt": booster_bytes(booster), "calibration.json": dumps(platt),
-               "rule.json": dumps({"columns": RULE_COLUMNS, "sms_threshold": sms_threshold})},
+               "rule.json": dumps({"columns": RULE_COLUMNS, "sms_threshold": sms_threshold}),
+               "reasons.json": reasons.to_json().encode("utf-8")},
         spec=spec,
         window={**months_json(window), "train_sample_fraction": fraction, "rows": {r: len(f) for r, f in frames.items()}},
         params={**params, "best_iteration": booster.current_iteration()},
@@ -157,6 +160,7 @@ class PropensityScorer:
         self.spec = FeatureSpec.from_json((path / "features.json").read_text())
         self.booster = load_booster((path / "model.txt").read_bytes(), num_threads)
         self.platt = json.loads((path / "calibration.json").read_text())
+        self.reasons = ContributionTable.from_json((path / "reasons.json").read_text())
 
     @property
     def columns(self) -> list[str]:
@@ -173,7 +177,7 @@ class PropensityScorer:
         return keep
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return apply_platt(self.booster.predict(to_matrix(frame, self.spec)), self.platt)
+        return apply_platt(self.booster.predict(as_array(to_matrix(frame, self.spec))), self.platt)
 
     def evaluate(self, labelled: pd.DataFrame) -> float:
         """AUC on a labelled frame (for champion/challenger)."""
@@ -181,10 +185,9 @@ class PropensityScorer:
 
     def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         x = to_matrix(frame, self.spec)
-        out = pd.DataFrame({"score": apply_platt(self.booster.predict(x), self.platt)}, index=frame.index)
+        out = pd.DataFrame({"score": apply_platt(self.booster.predict(as_array(x)), self.platt)}, index=frame.index)
         out["grade"] = None
         out["top_category"] = None
         out["category_ranking"] = None
-        out["reason_codes"] = (reason_codes(lgb_contributions(self.booster, x), self.spec.columns)
-                               if reasons else None)
+        out["reason_codes"] = reason_codes(self.reasons.contributions(x), self.spec.columns) if reasons else None
         return out

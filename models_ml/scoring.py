@@ -86,7 +86,8 @@ def feature_month_for(con: duckdb.DuckDBPyConnection, table: str, batch_date: dt
     return row[0]
 
 
-def _frame(con: duckdb.DuckDBPyConnection, table: str, scorer, month: dt.date) -> pd.DataFrame:
+def feature_frame(con: duckdb.DuckDBPyConnection, table: str, scorer, month: dt.date) -> pd.DataFrame:
+    """The feature month's rows a scorer reads (its features, population columns, credit segment)."""
     present = {n for n, _ in table_columns(con, table)}
     wanted = [c for c in dict.fromkeys(scorer.columns) if c in present]
     missing = [c for c in scorer.spec.columns if c not in present]
@@ -157,7 +158,7 @@ def score_models(settings: ModelSettings, batch_date: dt.date | None = None, mod
             except RegistryError as exc:
                 outcomes.append(ScoreOutcome(name, None, batch, month, 0, 0.0, skipped=str(exc)))
                 continue
-            scored = score_frame(scorer, _frame(con, settings.features_table, scorer, month), reasons)
+            scored = score_frame(scorer, feature_frame(con, settings.features_table, scorer, month), reasons)
             if not np.isfinite(scored["score"].to_numpy()).all():
                 raise ScoringError(f"model {name} {scorer.version} produced non-finite scores for batch {batch}")
             write_scores(con, name, scorer.version, batch, month, scored)

@@ -20,6 +20,7 @@ from models_ml.registry import Decision, RegistryError, decide, record_decision,
 from models_ml.scorers import load_scorer
 from models_ml.training import TrainedModel, TrainingError
 
+DUCKDB_MEMORY = "2GB"
 TRAINERS = {"propensity": propensity.train, "content": content.train, "credit": credit.train}
 
 
@@ -50,7 +51,8 @@ def _connect(settings: ModelSettings) -> duckdb.DuckDBPyConnection:
     if not settings.warehouse.exists():
         raise TrainError(f"no warehouse at {settings.warehouse}: load and build first")
     try:
-        return duckdb.connect(str(settings.warehouse), read_only=True)
+        # the frames live in pandas; DuckDB's own cache need not grow to most of the machine's memory
+        return duckdb.connect(str(settings.warehouse), read_only=True, config={"memory_limit": DUCKDB_MEMORY})
     except duckdb.IOException as exc:
         raise TrainError(f"{settings.warehouse} is in use: {str(exc).splitlines()[0]}") from None
 

@@ -100,19 +100,33 @@ def lgb_params(settings: ModelSettings, **overrides: Any) -> dict[str, Any]:
     return params
 
 
+def make_dataset(params: dict[str, Any], x: pd.DataFrame, y: np.ndarray, categorical: list[str],
+                 reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    """A binned LightGBM dataset; one can serve several models (set_label) when only the target changes."""
+    data = lgb.Dataset(x, label=y, reference=reference, categorical_feature=categorical or "auto",
+                       free_raw_data=False, params=dict(params))
+    return data.construct()
+
+
+def fit_on(params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset | None,
+           rounds: int = MAX_ROUNDS) -> lgb.Booster:
+    """Train a booster, with early stopping on `valid` when given (cut back to its best iteration)."""
+    callbacks = []
+    if valid is not None:
+        callbacks.append(lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False))
+    booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=[valid] if valid is not None else [],
+                        callbacks=callbacks)
+    if valid is not None and booster.best_iteration > 0:
+        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    return booster
+
+
 def fit_lgb(params: dict[str, Any], train_x: pd.DataFrame, train_y: np.ndarray, valid_x: pd.DataFrame | None,
             valid_y: np.ndarray | None, categorical: list[str], rounds: int = MAX_ROUNDS) -> lgb.Booster:
     """Train a booster, with early stopping on the validation set when one is given."""
-    train = lgb.Dataset(train_x, label=train_y, categorical_feature=categorical or "auto", free_raw_data=False)
-    callbacks = []
-    valid_sets = []
-    if valid_x is not None:
-        valid_sets = [lgb.Dataset(valid_x, label=valid_y, reference=train, categorical_feature=categorical or "auto")]
-        callbacks.append(lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False))
-    booster = lgb.train(params, train, num_boost_round=rounds, valid_sets=valid_sets, callbacks=callbacks)
-    if valid_x is not None and booster.best_iteration > 0:
-        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
-    return booster
+    train = make_dataset(params, train_x, train_y, categorical)
+    valid = make_dataset(params, valid_x, valid_y, categorical, train) if valid_x is not None else None
+    return fit_on(params, train, valid, rounds)
 
 
 def booster_bytes(booster: lgb.Booster) -> bytes:

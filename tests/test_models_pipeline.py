@@ -29,7 +29,7 @@ from models_ml.features import FeatureSpec, is_excluded
 from models_ml.nightly import NotApplicable, score_batch, train_after_month_end
 from models_ml.registry import champion_version
 from models_ml.scorers import load_scorer
-from models_ml.scoring import _frame, score_frame
+from models_ml.scoring import feature_frame, score_frame
 from vasmart.config import Settings
 
 FEATURE_MONTH = dt.date(2026, 10, 1)
@@ -236,7 +236,7 @@ def test_scoring_again_replaces_the_batch_and_reproduces_the_scores(trained, tmp
     # and an in-process rescore of the champion gives the stored scores
     scorer = load_scorer(home.settings, "credit")
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        fresh = score_frame(scorer, _frame(con, FEATURES_TABLE, scorer, FEATURE_MONTH))
+        fresh = score_frame(scorer, feature_frame(con, FEATURES_TABLE, scorer, FEATURE_MONTH))
     stored = before[(before["model_name"] == "credit") & (pd.to_datetime(before["batch_date"]).dt.date
                                                           == dt.date(2026, 11, 20))]
     merged = stored.merge(fresh, on="user_pseudonym", suffixes=("", "_fresh"))

@@ -17,7 +17,14 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from models_ml import metrics
 from models_ml.credit import assign_grades, grade_table, grades_monotone, monotone_directions
 from models_ml.credit_control import EXITED, IN_CONTROL, decide
-from models_ml.explain import reason_codes
+from models_ml.explain import (
+    ContributionTable,
+    as_array,
+    fit_reasons,
+    lgb_contributions,
+    reason_codes,
+    top_columns,
+)
 from models_ml.features import FeatureSpec, infer_spec, is_excluded, sample_filter, to_matrix
 from models_ml.scorecard import Scorecard, binning_frame, fit_binning
 from models_ml.training import TrainingError, apply_platt, fit_platt, logit, month_roles, rank_desc, sigmoid
@@ -206,6 +213,7 @@ def test_reason_codes_are_the_largest_positive_contributions():
     assert json.loads(codes[0]) == ["a:+0.50", 'd"q:+0.30', "c:+0.10"]
     assert codes[1] == "[]"
     assert json.loads(codes[2]) == ["b:+2.00"]
+    assert reason_codes(np.zeros((2, 0)), []) == ["[]", "[]"]
 
 
 # ----------------------------------------------------------------------------------------------- credit
@@ -294,3 +302,62 @@ def test_credit_control_entries_and_exits():
     assert later.loc["u3", "status"] == EXITED and later.loc["u3", "exit_month"] == m[2]
     with pytest.raises(ValueError):
         decide(grades, payments, exit_after_months=0, as_of=m[4])
+
+
+def test_settings_from_the_environment(monkeypatch, tmp_path):
+    from models_ml.config import ModelSettings
+    from vasmart.config import Settings
+
+    monkeypatch.delenv("VASMART_FEATURES_TABLE", raising=False)
+    monkeypatch.delenv("VASMART_CREDIT_EXIT_MONTHS", raising=False)
+    default = ModelSettings.from_env(Settings(home=tmp_path))
+    assert (default.features_table, default.credit_exit_months) == ("marts.customer_view", 3)
+    monkeypatch.setenv("VASMART_FEATURES_TABLE", "scratch.features")
+    monkeypatch.setenv("VASMART_CREDIT_EXIT_MONTHS", "5")
+    chosen = ModelSettings.from_env(Settings(home=tmp_path), seed=9)
+    assert (chosen.features_table, chosen.credit_exit_months, chosen.seed) == ("scratch.features", 5, 9)
+    assert ModelSettings.from_env(Settings(home=tmp_path), features_table="marts.x").features_table == "marts.x"
+    monkeypatch.setenv("VASMART_CREDIT_EXIT_MONTHS", "0")
+    with pytest.raises(ValueError, match="VASMART_CREDIT_EXIT_MONTHS"):
+        ModelSettings.from_env(Settings(home=tmp_path))
+
+
+def _additive_model():
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(4)
+    n = 6000
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.uniform(0, 10, n), "c": rng.choice(["x", "y", "z"], n)})
+    frame.loc[frame.index[:300], "a"] = np.nan
+    z = 1.5 * np.nan_to_num(frame["a"], nan=-1) + 0.3 * frame["b"] - np.where(frame["c"] == "z", 2.0, 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(z - 1.5)))).astype(int)
+    spec = FeatureSpec(("a", "b"), {"c": ("x", "y", "z")})
+    x = to_matrix(frame, spec)
+    params = {"objective": "binary", "verbose": -1, "num_threads": 1, "seed": 1, "deterministic": True,
+              "force_row_wise": True, "num_leaves": 7}
+    booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=["c"]), 80)
+    return booster, x, spec
+
+
+def test_predictions_from_the_float_array_equal_those_from_the_frame():
+    booster, x, _ = _additive_model()
+    assert np.array_equal(booster.predict(x), booster.predict(as_array(x)))
+
+
+def test_shap_dependence_lookup_follows_exact_shap_for_an_additive_model():
+    booster, x, spec = _additive_model()
+    table, agreement = fit_reasons(booster, x, spec, rows=4000)
+    exact = lgb_contributions(booster, x.iloc[4000:])
+    looked_up = ContributionTable.from_json(table.to_json()).contributions(x.iloc[4000:])
+    for j, name in enumerate(spec.columns):
+        assert np.corrcoef(exact[:, j], looked_up[:, j])[0, 1] > 0.95, name
+    assert agreement > 0.9
+    # a level never seen, and a missing value, are looked up without error (neutral / the missing mean)
+    odd = to_matrix(pd.DataFrame({"a": [np.nan], "b": [5.0], "c": [None]}), spec)
+    assert np.isfinite(table.contributions(odd)).all()
+
+
+def test_top_columns_match_a_full_sort():
+    rng = np.random.default_rng(8)
+    values = rng.integers(0, 5, (500, 12)).astype(float)  # many ties
+    assert np.array_equal(top_columns(values, 3), np.argsort(-values, axis=1, kind="stable")[:, :3])

@@ -582,6 +582,9 @@ def evaluate_command(
     truth: Annotated[Path, typer.Option(help="The generator's truth directory (e.g. $VASMART_HOME/truth).")],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     model: ModelOption = None,
+    ceiling: Annotated[bool, typer.Option(help="Also fit the truth's log-odds on each model's own features: "
+                                                 "what those features allow at best.")] = False,
+    features_table: FeaturesTable = None,
 ) -> None:
     """Each champion's metrics on its validation data against the oracle (the truth's own probabilities)."""
     import json
@@ -589,18 +592,20 @@ def evaluate_command(
     from models_ml.evaluate import EvaluationError, evaluate, pseudonym_key
 
     try:
-        rows = evaluate(_model_settings(None), truth, pseudonym_key(), _models(model))
+        rows = evaluate(_model_settings(features_table), truth, pseudonym_key(), _models(model), ceiling)
     except EvaluationError as exc:
         _fail(str(exc))
     if json_output:
         print(json.dumps([r.as_dict() for r in rows], indent=1))
         return
     table = Table(title=f"Models against the oracle ({truth})")
-    for col in ("model", "version", "month", "segment", "metric", "users", "model value", "oracle", "ratio"):
-        table.add_column(col, justify="right" if col in ("users", "model value", "oracle", "ratio") else "left")
+    numbers = ("users", "model value", "oracle", "ratio", *(("features' ceiling",) if ceiling else ()))
+    for col in ("model", "version", "month", "segment", "metric", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for r in rows:
+        extra = (("" if r.ceiling is None else f"{r.ceiling:.4f}"),) if ceiling else ()
         table.add_row(r.model, r.version, r.month, r.segment or "", r.metric, f"{r.users:,}", f"{r.value:.4f}",
-                      f"{r.oracle:.4f}", f"{r.ratio:.3f}")
+                      f"{r.oracle:.4f}", f"{r.ratio:.3f}", *extra)
     Console().print(table)
 
 

@@ -357,6 +357,17 @@ def test_shap_dependence_lookup_follows_exact_shap_for_an_additive_model():
     assert np.isfinite(table.contributions(odd)).all()
 
 
+def test_shap_dependence_of_a_feature_missing_in_every_fitted_row_is_its_missing_mean():
+    booster, x, spec = _additive_model()
+    fit_rows = x.iloc[:300]  # column a is missing in each of these rows
+    assert fit_rows["a"].isna().all()
+    table = ContributionTable.fit(booster, fit_rows, spec)
+    a = next(f for f in table.features if f["name"] == "a")
+    assert a["edges"] == [] and a["values"] == [0.0]
+    assert a["missing"] == pytest.approx(float(lgb_contributions(booster, fit_rows)[:, 0].mean()))
+    assert np.isfinite(table.contributions(x.iloc[300:400])).all()
+
+
 def test_top_columns_match_a_full_sort():
     rng = np.random.default_rng(8)
     values = rng.integers(0, 5, (500, 12)).astype(float)  # many ties

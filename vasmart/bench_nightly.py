@@ -262,6 +262,8 @@ def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: in
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)
     bench = Settings(home=home)
+    home.mkdir(parents=True)
+    (home / "landing").symlink_to(landing.resolve(), target_is_directory=True)  # the home's landing area
     started = time.perf_counter()
     for history in sorted(p.name for p in landing.iterdir() if p.is_dir() and p.name < batch):
         ingest_batch(bench, landing, history, f"bench-{history}")

@@ -19,3 +19,27 @@
         "pseudonym() needs the keyed HMAC function, which is registered for dbt-duckdb only (vasmart.dbt_plugin); "
         ~ "adapter " ~ adapter.type() ~ " has none") }}
 {%- endmacro %}
+
+{#-
+    with_user_pseudonyms(relation, alias): the rows of a CTE `relation` with `known_user_pseudonym` beside them,
+    the pseudonym int_users_pseudonymized holds for their user_id (hashed there once per user). Select from it
+    and publish user_pseudonym_of('user_id'): the same value as pseudonym(user_id), at the cost of a join instead
+    of a keyed hash (a Python UDF) on every row of a many-rows-per-user mart.
+-#}
+{% macro with_user_pseudonyms(relation) -%}
+    select
+        {{ relation }}.*,
+        pseudonymized.user_pseudonym as known_user_pseudonym
+    from {{ relation }}
+    left join {{ ref('int_users_pseudonymized') }} as pseudonymized
+        on {{ relation }}.user_id = pseudonymized.user_id
+{%- endmacro %}
+
+{#- user_pseudonym_of(user_id): the known pseudonym, and the keyed hash only for a user_id
+    int_users_pseudonymized does not list (CASE evaluates the hash for those rows only). -#}
+{% macro user_pseudonym_of(user_id) -%}
+    case
+        when known_user_pseudonym is not null then known_user_pseudonym
+        when {{ user_id }} is not null then {{ pseudonym(user_id) }}
+    end
+{%- endmacro %}

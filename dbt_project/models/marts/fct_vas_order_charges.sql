@@ -1,7 +1,7 @@
 {#-
     Public mart: the Monternet monthly info fee per subscriber, service and month, as decided in
     int_vas_order_charges_decided (the rule, its clauses and the unit tests live there). The subscriber is
-    identified by the keyed pseudonym of user_id; a table, because it calls pseudonym().
+    identified by the keyed pseudonym of user_id; a table, because it may call pseudonym() (see with_user_pseudonyms).
 -#}
 
 with
@@ -12,11 +12,17 @@ charges as (
 
 ),
 
+charges_pseudonymized as (
+
+  {{ with_user_pseudonyms('charges') }}
+
+),
+
 final as (
 
   select
     ---------- ids
-    {{ pseudonym('user_id') }} as user_pseudonym,
+    {{ user_pseudonym_of('user_id') }} as user_pseudonym,
     service_code,
     charge_month,
     order_id,
@@ -42,7 +48,7 @@ final as (
     first_ordered_at,
     charged_at
 
-  from charges
+  from charges_pseudonymized
 
 )
 

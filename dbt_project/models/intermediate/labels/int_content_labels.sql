@@ -10,7 +10,11 @@
     delivered the counts are NULL too.
 
     The mart fct_content_labels publishes this under the user's pseudonym.
+
+    A table, not a view: eight rows per user and month, read by the mart and by every test on this model,
+    which would otherwise each compute it again.
 -#}
+{{ config(materialized='table') }}
 
 with
 

@@ -1,6 +1,6 @@
 {#-
     Stable handset changes (换机), published: the changes of int_handset_changes whose new handset was used
-    on 7+ consecutive days, the user under the keyed pseudonym. A table, because it calls pseudonym().
+    on 7+ consecutive days, the user under the keyed pseudonym. A table, because it may call pseudonym() (see with_user_pseudonyms).
 -#}
 
 with
@@ -11,11 +11,17 @@ changes as (
 
 ),
 
+changes_pseudonymized as (
+
+  {{ with_user_pseudonyms('changes') }}
+
+),
+
 final as (
 
   select
     ---------- ids
-    {{ pseudonym('user_id') }} as user_pseudonym,
+    {{ user_pseudonym_of('user_id') }} as user_pseudonym,
     version_number as handset_version_number,
 
     ---------- dates
@@ -46,7 +52,7 @@ final as (
     ---------- timestamps
     changed_at
 
-  from changes
+  from changes_pseudonymized
   where is_stable
 
 )

@@ -1,7 +1,7 @@
 {#-
     Content-preference labels (spec section 6), published: one row per user, month M and content category,
     the user identified by the keyed pseudonym of user_id. The definition lives in int_content_labels.
-    A table, because it calls pseudonym().
+    A table, because it may call pseudonym() (see with_user_pseudonyms).
 -#}
 
 with
@@ -12,11 +12,17 @@ labels as (
 
 ),
 
+labels_pseudonymized as (
+
+  {{ with_user_pseudonyms('labels') }}
+
+),
+
 final as (
 
   select
     ---------- ids
-    {{ pseudonym('user_id') }} as user_pseudonym,
+    {{ user_pseudonym_of('user_id') }} as user_pseudonym,
 
     ---------- months
     population_month,
@@ -36,7 +42,7 @@ final as (
     is_outcome_month_delivered,
     is_label_observable
 
-  from labels
+  from labels_pseudonymized
 
 )
 

@@ -1,7 +1,7 @@
 {#-
     Negative-credit (负信用) labels (spec section 6), published: one row per user of the cohort of month J,
     the user identified by the keyed pseudonym of user_id. The definition lives in int_credit_labels.
-    A table, because it calls pseudonym().
+    A table, because it may call pseudonym() (see with_user_pseudonyms).
 -#}
 
 with
@@ -12,11 +12,17 @@ labels as (
 
 ),
 
+labels_pseudonymized as (
+
+  {{ with_user_pseudonyms('labels') }}
+
+),
+
 final as (
 
   select
     ---------- ids
-    {{ pseudonym('user_id') }} as user_pseudonym,
+    {{ user_pseudonym_of('user_id') }} as user_pseudonym,
 
     ---------- months
     cohort_month,
@@ -40,7 +46,7 @@ final as (
     ---------- booleans
     is_label_observable
 
-  from labels
+  from labels_pseudonymized
 
 )
 

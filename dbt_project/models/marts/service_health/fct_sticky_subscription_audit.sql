@@ -1,7 +1,7 @@
 {#-
     Public mart: every audited subscription of a sticky service, per subscriber (keyed pseudonym), service and
     month, with one flag per audit rule and the evidence behind it. Built from int_sticky_subscriptions_audited
-    (the rules and their unit tests live there); a table, because it calls pseudonym().
+    (the rules and their unit tests live there); a table, because it may call pseudonym() (see with_user_pseudonyms).
 -#}
 
 with
@@ -12,11 +12,17 @@ audits as (
 
 ),
 
+audits_pseudonymized as (
+
+  {{ with_user_pseudonyms('audits') }}
+
+),
+
 final as (
 
   select
     ---------- ids
-    {{ pseudonym('user_id') }} as user_pseudonym,
+    {{ user_pseudonym_of('user_id') }} as user_pseudonym,
     service_code,
     month_start_date,
     charge_month,
@@ -54,7 +60,7 @@ final as (
     is_held_at_month_start,
     is_month_complete
 
-  from audits
+  from audits_pseudonymized
 
 )
 

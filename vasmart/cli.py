@@ -188,7 +188,10 @@ def bench_nightly(
     users: Annotated[int, typer.Option(min=1)] = 1_000_000,
     months: Annotated[int, typer.Option(min=1)] = 12,
     seed: Annotated[int, typer.Option()] = 7,
-    scratch: Annotated[Path | None, typer.Option(help="Work directory, kept (reuses generated data).")] = None,
+    scratch: Annotated[Path | None, typer.Option(help="Work directory, kept (reuses generated data and the loaded "
+                                                      "history).")] = None,
+    history_months: Annotated[int | None, typer.Option(min=1, help="Load only the newest N history batches.")] = None,
+    train: Annotated[bool, typer.Option(help="Run the monthly training the first night after a month end.")] = True,
 ) -> None:
     """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
     from vasmart.bench_nightly import run_nightly_bench
@@ -197,7 +200,8 @@ def bench_nightly(
     if not os.environ.get("VASMART_PSEUDONYM_KEY"):
         os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
     report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
-                               log=lambda line: Console(stderr=True).print(line))
+                               log=lambda line: Console(stderr=True).print(line), history_months=history_months,
+                               train=train)
     Console().print(report.markdown())
 
 

@@ -52,3 +52,14 @@
     {%- endfor -%}
     {{ return(statements[0]) }}
 {% endmacro %}
+
+
+{#- listagg ordered by the aggregated value itself (`order by <measure>`), as DuckDB's string_agg orders it:
+    Spark's collect_list has no order, so the list is sorted. Other orders fall back to dbt-spark's listagg. -#}
+{% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
+    {%- if order_by_clause and order_by_clause | trim | lower == 'order by ' ~ (measure | trim | lower) and not limit_num -%}
+        array_join(array_sort(collect_list({{ measure }})), {{ delimiter_text }})
+    {%- else -%}
+        {{ return(dbt_spark.spark__listagg(measure, delimiter_text, order_by_clause, limit_num)) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -211,7 +211,7 @@ def test_scoring_through_spark_gives_the_single_machine_scores(tmp_path_factory,
     from models_ml.scoring import feature_frame, feature_month_for, score_frame
     from vasmart import spark as vspark
     from vasmart.config import Settings
-    from vasmart.spark_scoring import score_month
+    from vasmart.spark_scoring import SCORE_SCHEMA, score_month, write_scores
 
     trained = trained_home(tmp_path_factory, built_home(tmp_path_factory))
     settings = trained.settings
@@ -248,6 +248,13 @@ def test_scoring_through_spark_gives_the_single_machine_scores(tmp_path_factory,
             joined = stored.merge(got, on="user_pseudonym", suffixes=("", "_spark"), validate="one_to_one")
             assert len(joined) == len(stored) == len(got), name
             assert (joined["score"] == joined["score_spark"]).all(), name
+            # the Parquet scores table: the model's partition of the batch is replaced, never appended to
+            ranked = spark.createDataFrame(got, f"{SCORE_SCHEMA}, score_rank bigint")
+            for _ in range(2):
+                write_scores(spark, ranked, name, scorer.version, batch, month)
+            written = spark.sql("select count(*) from marts.fct_model_scores where model_name = "
+                                f"'{name}'").collect()[0][0]
+            assert written == len(got), name
             scored_models += 1
         assert scored_models == len(MODEL_NAMES)
     finally:

@@ -48,8 +48,6 @@ NOT_COMPARED = {
     "inputs_written_at",
 }
 
-pytestmark = pytest.mark.skipif(shutil.which("java") is None,
-                                reason="Spark needs a Java runtime: .ci/system-packages installs openjdk-17-jre-headless")
 
 
 def _build_both(home: Path) -> dict:
@@ -82,6 +80,7 @@ def _build_both(home: Path) -> dict:
 @pytest.fixture(scope="module")
 def spark_home(tmp_path_factory) -> Path:
     """A home built on DuckDB and on Spark from the same raw zone (made once per session)."""
+    assert shutil.which("java"), "Spark needs Java: .ci/system-packages installs openjdk-17-jre-headless"
     root = tmp_path_factory.getbasetemp()
     if root.name.startswith("popen-gw"):
         root = root.parent

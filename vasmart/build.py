@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vasmart.config import Settings
-from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, manifest_path
+from vasmart.dbt_paths import ENGINES, PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
 from vasmart.warehouse import WarehouseBusy, connect
 
 __all__ = ["ENGINES", "PROFILES_DIR", "PROJECT_DIR", "BuildError", "BuildResult", "build", "engine_from_env",
@@ -35,8 +35,6 @@ TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
 }
 FAILED = {"error", "fail", "runtime error"}
-ENGINE_ENV = "VASMART_ENGINE"
-ENGINES = ("duckdb", "spark")
 
 
 class BuildError(RuntimeError):
@@ -139,14 +137,6 @@ def _failures(results) -> list[str]:
     return out
 
 
-def engine_from_env() -> str:
-    """The engine dbt builds on: `VASMART_ENGINE` (duckdb, the default, or spark)."""
-    engine = os.environ.get(ENGINE_ENV, "duckdb").strip().lower() or "duckdb"
-    if engine not in ENGINES:
-        raise BuildError(f"{ENGINE_ENV}={engine!r}: the engine must be one of {', '.join(ENGINES)}")
-    return engine
-
-
 def _start_spark(settings: Settings) -> None:
     """The SparkSession dbt-spark's session method runs on, with the raw zone and campaign lists declared."""
     from vasmart import spark
@@ -163,7 +153,10 @@ def build(settings: Settings, select: str | None = None, full_refresh: bool = Fa
     """Run `dbt build` (models, snapshots, seeds, tests) in-process on DuckDB or Spark; BuildError naming what failed."""
     from dbt.cli.main import dbtRunner
 
-    engine = engine or engine_from_env()
+    try:
+        engine = engine or engine_from_env()
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
     if engine not in ENGINES:
         raise BuildError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
     target, logs = dbt_dirs(settings, engine)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from vasmart.config import Settings
-from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, manifest_path
+from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
 
 GROUP_ID = "dbt_build"
 PRODUCER_SUFFIX = "dbt_producer_watcher"
@@ -25,8 +25,6 @@ def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] |
 
     With `VASMART_ENGINE=spark` the group is one task instead: `dbt build` with the spark target, then the
     tables Spark built are attached to the warehouse for the single-machine stages after it."""
-    from vasmart.build import engine_from_env
-
     if engine_from_env() == "spark":
         return spark_task_group(pool)
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig

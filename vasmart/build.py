@@ -1,5 +1,9 @@
 """Running the dbt project (`dbt_project/`) in this process: `dbt build` on the warehouse, telemetry off.
 
+The engine is DuckDB (`warehouse.duckdb`, target `duckdb`) unless `engine="spark"` or `VASMART_ENGINE=spark`:
+then the same project builds with the `spark` target on the SparkSession `vasmart.spark` starts in this
+process (raw zone and campaign lists declared first), its artifacts under `$VASMART_HOME/dbt/spark/`.
+
 dbt's working files go under `$VASMART_HOME/dbt/` (target/: manifest, compiled SQL, run results; logs/),
 never into the repository. dbt and the ingest both write `warehouse.duckdb` and never run at the same time:
 a build refuses to start while another process holds the file, and closes its DuckDB connection when done so
@@ -18,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vasmart.config import Settings
-from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, manifest_path
+from vasmart.dbt_paths import ENGINES, PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
 from vasmart.warehouse import WarehouseBusy, connect
 
-__all__ = ["PROFILES_DIR", "PROJECT_DIR", "BuildError", "BuildResult", "build", "manifest_path", "parse_manifest"]
+__all__ = ["ENGINES", "PROFILES_DIR", "PROJECT_DIR", "BuildError", "BuildResult", "build", "engine_from_env",
+           "manifest_path", "parse_manifest"]
 
 # dbt reports usage to dbt Labs unless told not to (the project's flags say so too); nothing may call out.
 TELEMETRY_OFF = {
@@ -58,9 +63,11 @@ class BuildResult:
         return f"dbt build: {self.nodes} nodes ({parts}) in {self.seconds:.1f} s; artifacts in {self.target_path}"
 
 
-def dbt_dirs(settings: Settings) -> tuple[Path, Path]:
-    """dbt's target and log directories under VASMART_HOME."""
+def dbt_dirs(settings: Settings, engine: str = "duckdb") -> tuple[Path, Path]:
+    """dbt's target and log directories under VASMART_HOME (DuckDB's at the top, another engine's beside)."""
     root = settings.home / "dbt"
+    if engine != "duckdb":
+        root = root / engine
     return root / "target", root / "logs"
 
 
@@ -130,17 +137,38 @@ def _failures(results) -> list[str]:
     return out
 
 
-def build(settings: Settings, select: str | None = None, full_refresh: bool = False) -> BuildResult:
-    """Run `dbt build` (models, snapshots, seeds, tests) in-process; BuildError naming what failed."""
+def _start_spark(settings: Settings) -> None:
+    """The SparkSession dbt-spark's session method runs on, with the raw zone and campaign lists declared."""
+    from vasmart import spark
+    from vasmart.contracts import load_contracts
+
+    try:
+        spark.prepare(spark.session(settings), settings, sorted(load_contracts()))
+    except spark.SparkUnavailable as exc:
+        raise BuildError(f"dbt build not started: {exc}") from None
+
+
+def build(settings: Settings, select: str | None = None, full_refresh: bool = False,
+          engine: str | None = None) -> BuildResult:
+    """Run `dbt build` (models, snapshots, seeds, tests) in-process on DuckDB or Spark; BuildError naming what failed."""
     from dbt.cli.main import dbtRunner
 
-    target, logs = dbt_dirs(settings)
+    try:
+        engine = engine or engine_from_env()
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+    if engine not in ENGINES:
+        raise BuildError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+    target, logs = dbt_dirs(settings, engine)
     target.mkdir(parents=True, exist_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
-    (settings.home / "tmp" / "dbt-duckdb").mkdir(parents=True, exist_ok=True)
-    _check_free(settings)
+    if engine == "duckdb":
+        (settings.home / "tmp" / "dbt-duckdb").mkdir(parents=True, exist_ok=True)
+        _check_free(settings)
+    else:
+        _start_spark(settings)
     args = ["build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROFILES_DIR),
-            "--target-path", str(target), "--log-path", str(logs)]
+            "--target-path", str(target), "--log-path", str(logs), "--target", engine]
     if select:
         args += ["--select", select]
     if full_refresh:

@@ -225,9 +225,16 @@ def run(
     since: Annotated[str | None, typer.Option("--from", help="First batch to run, YYYYMMDD.")] = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Backfill: run every delivered batch in the range "
                                         "again, loaded or not.")] = False,
+    engine: Annotated[str | None, typer.Option(help="Engine of the dbt stage: duckdb or spark (default "
+                                               "$VASMART_ENGINE, else duckdb).")] = None,
 ) -> None:
     """Run every batch not yet loaded through the nightly Airflow DAG, in date order; stop at the first failure."""
     from vasmart.orchestration import OrchestrationError, run_batches
+
+    if engine is not None:
+        if engine not in ("duckdb", "spark"):
+            _fail(f"--engine {engine!r}: duckdb or spark")
+        os.environ["VASMART_ENGINE"] = engine
 
     for day in (through, since):
         if day is not None:
@@ -248,13 +255,14 @@ def run(
 def build_command(
     select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. 'staging' or 'stg_boss__users+'.")] = None,
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+    engine: Annotated[str | None, typer.Option(help="duckdb or spark (default $VASMART_ENGINE, else duckdb).")] = None,
 ) -> None:
     """Build the warehouse with dbt (staging, intermediate, marts, tests) from the raw zone; needs VASMART_PSEUDONYM_KEY."""
     from vasmart.build import BuildError
     from vasmart.build import build as run_build
 
     try:
-        result = run_build(Settings.from_env(), select=select, full_refresh=full_refresh)
+        result = run_build(Settings.from_env(), select=select, full_refresh=full_refresh, engine=engine)
     except BuildError as exc:
         _fail(str(exc))
     Console(highlight=False).print(result.summary(), soft_wrap=True)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from vasmart.config import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 PROFILES_DIR = PROJECT_DIR  # dbt_project/profiles.yml
+ENGINE_ENV = "VASMART_ENGINE"
+ENGINES = ("duckdb", "spark")  # the dbt targets of profiles.yml
+
+
+def engine_from_env() -> str:
+    """The engine dbt builds on: `VASMART_ENGINE` (duckdb, the default, or spark); ValueError for another."""
+    engine = os.environ.get(ENGINE_ENV, "duckdb").strip().lower() or "duckdb"
+    if engine not in ENGINES:
+        raise ValueError(f"{ENGINE_ENV}={engine!r}: the engine must be one of {', '.join(ENGINES)}")
+    return engine
 
 
 def manifest_path(settings: Settings) -> Path:

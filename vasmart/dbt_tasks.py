@@ -14,14 +14,19 @@ from __future__ import annotations
 from typing import Any
 
 from vasmart.config import Settings
-from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, manifest_path
+from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
 
 GROUP_ID = "dbt_build"
 PRODUCER_SUFFIX = "dbt_producer_watcher"
 
 
 def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] | None = None) -> Any:
-    """A cosmos DbtTaskGroup for the whole project (one `dbt build`), to be created inside a DAG context."""
+    """A cosmos DbtTaskGroup for the whole project (one `dbt build`), to be created inside a DAG context.
+
+    With `VASMART_ENGINE=spark` the group is one task instead: `dbt build` with the spark target, then the
+    tables Spark built are attached to the warehouse for the single-machine stages after it."""
+    if engine_from_env() == "spark":
+        return spark_task_group(pool)
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
@@ -46,6 +51,26 @@ def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] |
         if task is producer or task_id.endswith(PRODUCER_SUFFIX + "_done"):
             continue
         producer >> task
+    return group
+
+
+def spark_task_group(pool: str) -> Any:
+    """The dbt stage on Spark: one task running `vasmart.build.build(engine="spark")` in the worker."""
+    from airflow.sdk import TaskGroup, task
+
+    with TaskGroup(group_id=GROUP_ID) as group:
+        @task(task_id="dbt_build_spark", pool=pool)
+        def dbt_build_spark() -> str:
+            """dbt build on Spark (sources on the raw zone, marts as Parquet tables), then attach the tables."""
+            from vasmart import spark
+            from vasmart.build import build
+
+            settings = Settings.from_env()
+            result = build(settings, engine="spark")
+            attached = spark.attach_to_warehouse(settings, spark.table_locations(spark.session(settings)))
+            return f"{result.summary()}; {attached} tables attached to the warehouse"
+
+        dbt_build_spark()
     return group
 
 

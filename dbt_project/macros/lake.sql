@@ -35,6 +35,26 @@
     {%- if any_files == 0 -%}
         {{ exceptions.raise_compiler_error("no raw zone at " ~ raw_root ~ ": nothing has been ingested, or VASMART_HOME points elsewhere") }}
     {%- endif -%}
+    {{ return(lake_empty_relation(relation)) }}
+{%- endmacro %}
+
+
+{#- On Spark an interface is the view raw.<interface> that vasmart.spark declares over its partitions when it has
+    any (Spark reads a directory of Parquet partitions as one relation): without the view, the empty relation. -#}
+{% macro spark__lake_or_empty(relation) -%}
+    {%- if not execute or relation.schema != 'raw' -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set found = adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier) -%}
+    {%- if found is not none -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {{ return(lake_empty_relation(relation)) }}
+{%- endmacro %}
+
+
+{#- A lake source as an empty relation, typed from the source's declared columns. -#}
+{% macro lake_empty_relation(relation) -%}
     {%- for candidate in graph.sources.values() if candidate.identifier == relation.identifier -%}
         {{ log("lake: " ~ relation.identifier ~ " has no partition yet; read as an empty relation", info=false) }}
         {%- set columns = [] -%}
@@ -42,7 +62,7 @@
             {%- if not column.data_type -%}
                 {{ exceptions.raise_compiler_error("source " ~ candidate.source_name ~ "." ~ candidate.name ~ ": column " ~ column.name ~ " has no data_type") }}
             {%- endif -%}
-            {%- do columns.append("cast(null as " ~ column.data_type ~ ") as " ~ adapter.quote(column.name)) -%}
+            {%- do columns.append("cast(null as " ~ engine_type(column.data_type) ~ ") as " ~ adapter.quote(column.name)) -%}
         {%- endfor -%}
         {{ return("(select " ~ columns | join(", ") ~ " where 1 = 0)") }}
     {%- endfor -%}
@@ -52,5 +72,9 @@
 
 {#- Generic tests on a source read it through lake_or_empty() too (dbt dispatches this macro for every generic test). -#}
 {% macro duckdb__get_where_subquery(relation) -%}
+    {% do return(dbt.default__get_where_subquery(vasmart.lake_or_empty(relation))) %}
+{%- endmacro %}
+
+{% macro spark__get_where_subquery(relation) -%}
     {% do return(dbt.default__get_where_subquery(vasmart.lake_or_empty(relation))) %}
 {%- endmacro %}

@@ -14,9 +14,23 @@
     vasmart_pseudonym(cast({{ expr }} as varchar))
 {%- endmacro %}
 
+{#- On Spark, HMAC-SHA256 in SQL: sha2(opad || unhex(sha2(ipad || value))), the key's pads read from the session's
+    configuration by name (vasmart.spark sets them from VASMART_PSEUDONYM_KEY; Spark substitutes ${...} when it
+    parses the statement), so the key appears in no SQL text. Without them every call raises. -#}
+{% macro spark__pseudonym(expr) -%}
+    case
+        when length('${vasmart.pseudonym.ipad}') = 128 and length('${vasmart.pseudonym.opad}') = 128
+            then sha2(concat(
+                unhex('${vasmart.pseudonym.opad}'),
+                unhex(sha2(concat(unhex('${vasmart.pseudonym.ipad}'), encode(cast({{ expr }} as string), 'UTF-8')), 256))
+            ), 256)
+        else raise_error('pseudonym(): the session has no pseudonym key (vasmart.pseudonym.ipad/opad): set VASMART_PSEUDONYM_KEY for the process that starts Spark')
+    end
+{%- endmacro %}
+
 {% macro default__pseudonym(expr) -%}
     {{ exceptions.raise_compiler_error(
-        "pseudonym() needs the keyed HMAC function, which is registered for dbt-duckdb only (vasmart.dbt_plugin); "
+        "pseudonym() needs the keyed HMAC function, which is registered for dbt-duckdb (vasmart.dbt_plugin) and written in SQL for dbt-spark; "
         ~ "adapter " ~ adapter.type() ~ " has none") }}
 {%- endmacro %}
 

@@ -35,7 +35,7 @@ final as (
     users.user_id,
 
     ---------- attributes
-    lists."group" as list_group,
+    lists.{{ adapter.quote("group") }} as list_group,
     lists.offer,
     runs.conversion_kind,
     runs.conversion_match,

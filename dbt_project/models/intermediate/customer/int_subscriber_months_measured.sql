@@ -23,8 +23,9 @@
 {%- set categories = ['NEWS', 'SPORTS', 'FINANCE', 'ENTERTAINMENT', 'MUSIC', 'GAMES', 'LIFE', 'EDUCATION'] -%}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
     unique_key='month_start_date',
+    partition_by=(['month_start_date'] if target.type == 'spark' else none),
     on_schema_change='fail'
 ) }}
 

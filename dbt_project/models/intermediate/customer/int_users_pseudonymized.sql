@@ -9,7 +9,7 @@
     changed key never leaves old pseudonyms behind. Stored as a table (incremental), because it calls pseudonym().
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=('table' if target.type == 'spark' else 'incremental'),
     incremental_strategy='delete+insert',
     unique_key='user_id',
     on_schema_change='fail'

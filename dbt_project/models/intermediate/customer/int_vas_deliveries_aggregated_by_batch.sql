@@ -10,8 +10,9 @@
 -#}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
     unique_key='batch_date',
+    partition_by=(['batch_date'] if target.type == 'spark' else none),
     on_schema_change='fail'
 ) }}
 

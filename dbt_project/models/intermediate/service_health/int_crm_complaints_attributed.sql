@@ -73,7 +73,7 @@ final as (
     channel,
 
     ---------- measures
-    {{ dbt.datediff('created_at', 'closed_at', 'second') }} / 60.0 as handling_minutes,
+    cast({{ dbt.datediff('created_at', 'closed_at', 'second') }} as double) / 60 as handling_minutes,
 
     ---------- booleans
     closed_at is not null as is_closed,

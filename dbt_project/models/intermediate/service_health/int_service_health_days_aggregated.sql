@@ -349,8 +349,8 @@ final as (
       cast(delivery_success_count_{{ name }} as double) / nullif(delivery_count_{{ name }}, 0)
         as delivery_success_rate_{{ name }},
     {%- endfor %}
-    10000.0 * complaint_count / nullif(active_subscriber_count, 0) as complaints_per_10k_subscribers,
-    handling_minutes_total / nullif(closed_complaint_count, 0) as mean_handling_minutes,
+    cast(complaint_count as double) * 10000 / nullif(active_subscriber_count, 0) as complaints_per_10k_subscribers,
+    cast(handling_minutes_total as double) / nullif(closed_complaint_count, 0) as mean_handling_minutes,
 
     ---------- booleans
     is_online,

@@ -188,9 +188,9 @@ final as (
       cast(month_sums.delivery_success_count_{{ name }} as double) / nullif(month_sums.delivery_count_{{ name }}, 0)
         as delivery_success_rate_{{ name }},
     {%- endfor %}
-    10000.0 * month_sums.complaint_count / nullif(month_sums.mean_active_subscriber_count, 0)
+    cast(month_sums.complaint_count as double) * 10000 / nullif(month_sums.mean_active_subscriber_count, 0)
       as complaints_per_10k_subscribers,
-    month_sums.handling_minutes_total / nullif(month_sums.closed_complaint_count, 0) as mean_handling_minutes,
+    cast(month_sums.handling_minutes_total as double) / nullif(month_sums.closed_complaint_count, 0) as mean_handling_minutes,
     cast(month_handling.median_handling_minutes as double) as median_handling_minutes,
     cast(month_audits.audit_flagged_subscriber_count as double)
     / nullif(month_audits.audited_subscriber_count, 0) as audit_rate,

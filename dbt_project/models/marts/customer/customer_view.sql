@@ -12,8 +12,9 @@
 
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
     unique_key='month_start_date',
+    partition_by=(['month_start_date'] if target.type == 'spark' else none),
     on_schema_change='fail'
 ) }}
 

@@ -15,7 +15,7 @@ DEMO_END ?= 20261120
 DEMO_SEED ?= 7
 DEMO_PSEUDONYM_KEY ?= vasmart-demo-key-not-a-secret
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-spark lint bench clean
 
 setup: $(VENV)/.synced
 
@@ -42,7 +42,12 @@ airflow: setup
 # The tests need Debian's PostgreSQL server and Chromium: installed if missing, the server started on loopback.
 test: setup
 	.ci/system-packages
-	VASMART_TEST_PG_URL="$${VASMART_TEST_PG_URL:-$$(.ci/postgres)}" $(VENV)/bin/python -m pytest -n 2
+	VASMART_TEST_PG_URL="$${VASMART_TEST_PG_URL:-$$(.ci/postgres)}" $(VENV)/bin/python -m pytest -n 2 -m "not spark"
+
+# The dbt project on a local Spark against DuckDB (tests/test_spark.py; Java from Debian's packages).
+test-spark: setup
+	.ci/system-packages
+	$(VENV)/bin/python -m pytest -n 2 -m spark
 
 lint: setup
 	$(VENV)/bin/ruff check vasmart models_ml tests

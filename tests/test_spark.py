@@ -13,6 +13,10 @@ process), shared by the pytest-xdist workers through a file lock. The tests then
   reason codes and ranks of the single-machine path, for every trained model of the shared trained home.
 
 Every public mart is compared; none is left out.
+
+The module is marked `spark` and runs with `make test-spark`: on 2 cores its Spark build alone takes longer
+than the whole of `make test` may (each of the project's 539 nodes is a Spark job), so `make test` leaves it
+to its own command.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import pandas as pd
 import pytest
 from filelock import FileLock
 from vasmart_cli import run_vasmart
+
+pytestmark = pytest.mark.spark
 
 KEY = "vasmart-spark-test-key-0b7d"
 GENERATE = ["--users", "500", "--months", "3", "--days", "2", "--end-date", "20261120", "--seed", "23"]

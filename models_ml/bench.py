@@ -1,7 +1,7 @@
 """`vasmart bench train` / `bench score`: training and nightly scoring at scale, against their targets.
 
 A benchmark home is made in a scratch directory from this home's warehouse: every user of the features
-table and of the three label marts is copied k times under new pseudonyms (a hash of the old one and the
+table, the history table and the three label marts is copied k times under new pseudonyms (a hash of the old one and the
 copy number), k chosen so that the latest month holds at least N users. Each copy keeps its user's whole
 history, so the months, windows, populations and labels are as in the source; only the volume changes.
 The timings are then those of the real code (`train_models`, `score_models`) on that volume. The scores of
@@ -90,8 +90,8 @@ def _scaled_home(source: ModelSettings, users: int, scratch: Path, latest_only: 
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    target = ModelSettings(home=scratch, features_table=source.features_table, seed=source.seed,
-                           num_threads=source.num_threads, max_train_rows=source.max_train_rows)
+    target = ModelSettings(home=scratch, features_table=source.features_table, history_table=source.history_table,
+                           seed=source.seed, num_threads=source.num_threads, max_train_rows=source.max_train_rows)
     table = source.features_table
     con = duckdb.connect(str(target.warehouse))
     try:
@@ -117,6 +117,14 @@ def _scaled_home(source: ModelSettings, users: int, scratch: Path, latest_only: 
         where = f"where f.month_start_date = DATE '{latest}'" if latest_only else ""
         con.execute(f"create table {table} as select m.dst as user_pseudonym, f.* exclude (user_pseudonym) "
                     f"from src.{table} f join user_map m on f.user_pseudonym = m.src {where}")
+        history = source.history_table
+        if history and con.execute("select count(*) from duckdb_tables() where database_name = 'src' and "
+                                   "schema_name || '.' || table_name = ?", [history]).fetchone()[0]:
+            # scoring summarises the last twelve months of history; training every month's
+            since = f"where h.month_start_date > DATE '{latest}' - interval 12 month" if latest_only else ""
+            con.execute(f"create schema if not exists {history.split('.')[0]}")
+            con.execute(f"create table {history} as select m.dst as user_pseudonym, h.* exclude (user_pseudonym) "
+                        f"from src.{history} h join user_map m on h.user_pseudonym = m.src {since}")
         for mart in LABEL_MARTS:
             if latest_only and mart != "marts.fct_credit_labels":
                 continue

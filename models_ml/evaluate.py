@@ -28,7 +28,7 @@ from models_ml import metrics
 from models_ml.config import CATEGORIES, MODEL_NAMES, ModelSettings
 from models_ml.credit import SEGMENTS
 from models_ml.credit import load_cohorts as credit_frame
-from models_ml.features import FeatureSpec, to_matrix
+from models_ml.features import FeatureSpec, feature_relation, to_matrix
 from models_ml.labels import PROPENSITY_LABELS, SHARE_COLUMNS
 from models_ml.registry import RegistryError, champion_version, version_path
 from models_ml.training import fit_lgb, lgb_params, load_labelled, logit, sample_fraction
@@ -84,8 +84,8 @@ def _ceiling(settings: ModelSettings, name: str, path: Path, truth_dir: Path, ke
         return None
     window = json.loads((path / "training.json").read_text())["window"]
     spec = FeatureSpec.from_json((path / "features.json").read_text())
-    table = settings.features_table
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        table = feature_relation(con, settings.features_table, settings.history_table)
         if name == "propensity":
             train_months, val_months = _months(window["train"]), _months(window["validation"])
             fraction = sample_fraction(con, PROPENSITY_LABELS, train_months, settings.max_train_rows)

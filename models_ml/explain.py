@@ -106,6 +106,7 @@ class ContributionTable:
             edges = (np.unique(np.quantile(x[known], np.linspace(0, 1, DEPENDENCE_BINS + 1)[1:-1]))
                      if known.any() else np.array([]))
             bins = np.searchsorted(edges, x[known], side="right")
+            # float sums even for a column without any known value (bincount of nothing is an int array)
             sums = np.bincount(bins, weights=values[known], minlength=len(edges) + 1).astype("float64")
             counts = np.bincount(bins, minlength=len(edges) + 1)
             means = np.divide(sums, counts, out=np.zeros(len(sums)), where=counts > 0)

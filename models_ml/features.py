@@ -1,8 +1,13 @@
-"""Features from the customer view: which columns are features, and how they become a model matrix.
+"""Features from the marts: which columns are features, and how they become a model matrix.
 
-Every numeric, boolean or low-cardinality VARCHAR column of the features table is a feature, except the
-keys, dates and timestamps, identifiers, the columns in `EXCLUDED_COLUMNS` and anything that looks like a
-label (`LABEL_LIKE`). Nothing is recomputed from raw data: the customer view is the feature store.
+The models read one relation per user and month: the features table (the customer view) and, when the
+history table (`marts.fct_subscriber_month`) is in the warehouse, the user's last twelve months of it
+summarised beside each row (`feature_relation()`): VAS orders and cancellations, use by content category as
+shares, months holding a 手机报, SMS sent and pushes received. The customer view carries only the month and
+three-month averages; a year shows an appetite or a preference with far less noise. Every numeric, boolean
+or low-cardinality VARCHAR column is a feature, except the keys, dates and timestamps, identifiers, the
+columns in `EXCLUDED_COLUMNS` and anything that looks like a label (`LABEL_LIKE`). Nothing is recomputed
+from raw data: the marts are the feature store.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ LABEL_LIKE = re.compile(
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT", "FLOAT", "DOUBLE", "REAL")
 MAX_LEVELS = 64
+FEATURE_VIEW = "model_features"  # the temporary view `feature_relation()` defines on a connection
+HISTORY_MONTHS = 12
+CATEGORY_PREFIXES = ("news", "sports", "finance", "entertainment", "music", "games", "life", "education")
 
 
 class FeatureError(RuntimeError):
@@ -82,6 +90,56 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
     if missing:
         raise FeatureError(f"features table {table} has no {', '.join(missing)} column")
     return [(r[0], r[1]) for r in rows]
+
+
+def _history_sql(table: str, history: str) -> str:
+    """The features table with each row's last HISTORY_MONTHS months of the history table summarised."""
+    shares = "".join(
+        f",\n           sum(h.{c}_use_count) / nullif(sum(h.vas_use_count), 0) as {c}_use_share_12m"
+        for c in CATEGORY_PREFIXES)
+    return f"""
+        create or replace temp view {FEATURE_VIEW} as
+        with history as (
+            select f.user_pseudonym, f.month_start_date,
+                   count(*) as history_months_12m,
+                   sum(h.vas_order_count) as vas_order_count_12m,
+                   sum(h.vas_cancel_count) as vas_cancel_count_12m,
+                   sum(h.vas_cancel_count) / nullif(sum(h.vas_order_count), 0) as vas_cancel_ratio_12m,
+                   avg(h.vas_use_count) as vas_use_count_12m_avg{shares},
+                   count(*) filter (where h.held_newspaper_count > 0) as newspaper_held_months_12m,
+                   avg(h.held_vas_count) as held_vas_count_12m_avg,
+                   avg(h.sms_mo) as sms_mo_12m_avg,
+                   avg(h.vas_delivery_received_count) as vas_delivery_received_12m_avg
+            from {table} f
+            inner join {history} h
+              on h.user_pseudonym = f.user_pseudonym
+             and h.month_start_date <= f.month_start_date
+             and h.month_start_date > f.month_start_date - interval {HISTORY_MONTHS} month
+            group by f.user_pseudonym, f.month_start_date
+        )
+        select f.*, history.* exclude (user_pseudonym, month_start_date)
+        from {table} f left join history using (user_pseudonym, month_start_date)
+    """
+
+
+def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | None) -> str:
+    """The relation the models read on this connection: `table` with the history summary beside it when
+    `history` names a table of the warehouse (a temporary view), else `table` itself."""
+    table_columns(con, table)
+    if not history:
+        return table
+    try:
+        names = {r[0] for r in con.execute(f"describe {history}").fetchall()}
+    except duckdb.CatalogException:
+        return table
+    needed = {"user_pseudonym", "month_start_date", "vas_order_count", "vas_cancel_count", "vas_use_count",
+              "held_newspaper_count", "held_vas_count", "sms_mo", "vas_delivery_received_count",
+              *(f"{c}_use_count" for c in CATEGORY_PREFIXES)}
+    missing = sorted(needed - names)
+    if missing:
+        raise FeatureError(f"history table {history} has no {', '.join(missing)} column")
+    con.execute(_history_sql(table, history))
+    return FEATURE_VIEW
 
 
 def infer_spec(con: duckdb.DuckDBPyConnection, table: str, months: list[dt.date],

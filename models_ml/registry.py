@@ -114,6 +114,7 @@ def write_version(settings: ModelSettings, trained: TrainedModel, label_month: s
     (aside / "training.json").write_bytes(dumps({
         "model": trained.name, "version": version, "window": trained.window, "params": trained.params,
         "seed": trained.seed, "features_table": settings.features_table,
+        "history_table": settings.history_table,
         "as_of": trained.as_of.strftime("%Y-%m") if trained.as_of else None,
         "features": trained.spec.columns,
     }))

@@ -59,9 +59,12 @@ class Scorecard:
     def fit(cls, frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, seed: int) -> Scorecard:
         """Bin every feature, keep the informative ones, fit the logistic regression on their WOE."""
         data = binning_frame(frame, spec)
+        # a feature with fewer than two known values in these rows has nothing to bin (optbinning refuses it)
+        spec = spec.without({c for c in spec.columns if data[c].nunique(dropna=True) < 2})
+        data = data[list(spec.columns)]
         names = list(spec.columns)
-        process = fit_binning(data, y, spec)
-        selected = [n for n in names if n in set(process.get_support(names=True))]
+        process = fit_binning(data, y, spec) if names else None
+        selected = [n for n in names if n in set(process.get_support(names=True))] if process else []
         if not selected:  # nothing informative: the card is the bad rate
             rate = float(np.clip(np.mean(y), 1e-4, 1 - 1e-4))
             return cls([], math.log(rate / (1 - rate)))

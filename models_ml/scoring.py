@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml.config import MODEL_NAMES, SCORES_TABLE, ModelSettings
-from models_ml.features import FeatureError, quote, select_list, table_columns
+from models_ml.features import FeatureError, feature_relation, quote, select_list, table_columns
 from models_ml.registry import RegistryError
 from models_ml.scorers import load_scorer
 from models_ml.training import rank_desc
@@ -149,6 +149,7 @@ def score_models(settings: ModelSettings, batch_date: dt.date | None = None, mod
         batch = batch_date or latest_loaded_batch(con)
         try:
             month = feature_month_for(con, settings.features_table, batch)
+            relation = feature_relation(con, settings.features_table, settings.history_table)
         except FeatureError as exc:
             raise ScoringError(str(exc)) from None
         for name in models:
@@ -158,7 +159,7 @@ def score_models(settings: ModelSettings, batch_date: dt.date | None = None, mod
             except RegistryError as exc:
                 outcomes.append(ScoreOutcome(name, None, batch, month, 0, 0.0, skipped=str(exc)))
                 continue
-            scored = score_frame(scorer, feature_frame(con, settings.features_table, scorer, month), reasons)
+            scored = score_frame(scorer, feature_frame(con, relation, scorer, month), reasons)
             if not np.isfinite(scored["score"].to_numpy()).all():
                 raise ScoringError(f"model {name} {scorer.version} produced non-finite scores for batch {batch}")
             write_scores(con, name, scorer.version, batch, month, scored)

@@ -1,19 +1,20 @@
 """Monthly training: every model on the labelled months known at the as-of month, registered and decided.
 
-Training only reads the warehouse (features table and label marts); it writes under $VASMART_HOME/models.
+Training only reads the warehouse (features and history tables, label marts); it writes under
+$VASMART_HOME/models.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
 from models_ml import content, credit, propensity
 from models_ml.config import MODEL_NAMES, ModelSettings
-from models_ml.features import FeatureError, feature_months
+from models_ml.features import FeatureError, feature_months, feature_relation
 from models_ml.labels import LabelError
 from models_ml.model_card import write_model_card
 from models_ml.registry import Decision, RegistryError, decide, record_decision, write_version
@@ -75,6 +76,11 @@ def train_models(settings: ModelSettings, as_of: dt.date | None = None, models: 
     try:
         try:
             month = data_month(con, settings, as_of)
+            # the trainers read the features table with its history summary, under one relation name
+            relation = feature_relation(con, settings.features_table, settings.history_table)
+            reading = replace(settings, features_table=relation)
+            source = (f"{settings.features_table}` with 12 months of `{settings.history_table}"
+                      if relation != settings.features_table else settings.features_table)
         except FeatureError as exc:
             raise TrainError(str(exc)) from None
         label = month.strftime("%Y%m")
@@ -85,13 +91,13 @@ def train_models(settings: ModelSettings, as_of: dt.date | None = None, models: 
             except RegistryError:
                 champion = None
             try:
-                trained = TRAINERS[name](con, settings, as_of, champion)
+                trained = TRAINERS[name](con, reading, as_of, champion)
             except (TrainingError, FeatureError, LabelError) as exc:
                 raise TrainError(f"model {name}: {exc}") from None
             version, path, new = write_version(settings, trained, label)
             decision = decide(settings, trained, version)
             record_decision(settings, decision, path)
-            write_model_card(path, trained, version, decision, settings.features_table)
+            write_model_card(path, trained, version, decision, source)
             outcome = TrainOutcome(name, version, new, decision, time.perf_counter() - started, trained)
             outcomes.append(outcome)
             if on_model is not None:

@@ -22,8 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from campaign_inputs_dev import create_dev_inputs
-from pipeline_home import copy_of_built_home
+from model_homes import copy_of_trained_home, trained_home
 from vasmart_cli import run_vasmart
 
 from vasmart.campaigns.config import DEFINITIONS_DIR
@@ -70,9 +69,9 @@ def test_newcombe_reference_matches_the_published_example():
 
 @pytest.fixture(scope="module")
 def loop(pipeline, tmp_path_factory) -> SimpleNamespace:
-    built = copy_of_built_home(pipeline, tmp_path_factory.mktemp("closed_loop") / "home")
+    # the 手机报 list ranks by the propensity model trained and scored on the shared home's marts
+    built = copy_of_trained_home(trained_home(tmp_path_factory, pipeline), tmp_path_factory.mktemp("closed_loop") / "home")
     home, key = built.home, built.key
-    create_dev_inputs(home, key)
     definitions = home / "definitions"
     definitions.mkdir()
     data = yaml.safe_load((DEFINITIONS_DIR / "newspaper_acquisition.yaml").read_text(encoding="utf-8"))

@@ -33,7 +33,18 @@ def test_the_six_reviewed_campaigns_load_in_priority_order():
     by_name = {d.name: d for d in definitions}
     assert by_name["newspaper_acquisition"].params == {"require_mms": True}
     assert by_name["arrears_collection"].statuses == ("NORMAL", "SUSPENDED")
-    assert by_name["credit_control"].params["grades"] == ["D", "E"]
+    assert by_name["credit_control"].params == {}  # grades and exit come from models_ml.credit_control
+
+
+def test_the_credit_control_rule_takes_no_parameters_of_its_own(tmp_path):
+    """Entry grades and the exit after months paid on time are set once, for the models and the campaigns."""
+    shutil.copy(DEFINITIONS_DIR / "credit_control.yaml", tmp_path / "credit_control.yaml")
+    path = tmp_path / "credit_control.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["eligibility"]["exit_after_on_time_bills"] = 2
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(CampaignConfigError, match="eligibility: unknown key 'exit_after_on_time_bills'"):
+        parse_definition(path)
 
 
 def _write(tmp_path: Path, name: str, changes: dict, drop: tuple[str, ...] = ()) -> Path:

@@ -1,6 +1,7 @@
-"""`vasmart campaigns`, `vasmart export` and `vasmart campaign-report` on a copy of the shared built home.
+"""`vasmart campaigns`, `vasmart export` and `vasmart campaign-report` on a copy of the shared scored home.
 
-The customer view and the model scores come from `campaign_inputs_dev` until their marts are merged. Every
+The lists read the marts the build made and the scores of the models trained on them (`model_homes.scored_home`:
+`vasmart train`, then `vasmart score` of batch 20261120 and the credit grades of earlier month ends). Every
 check recomputes what it needs from the raw zone (the Parquet lake), not from the models: who is
 do-not-disturb, who holds which number, status, holdings, bills, plans, usage.
 """
@@ -23,9 +24,9 @@ import pandas as pd
 import psycopg
 import pytest
 import yaml
-from campaign_inputs_dev import create_dev_inputs
+from model_homes import TrainedHome, copy_of_trained_home, scored_home
 from openpyxl import load_workbook
-from pipeline_home import BuiltHome, copy_of_built_home
+from pipeline_home import BuiltHome
 from vasmart_cli import run_vasmart
 
 from vasmart.campaigns.config import DEFINITIONS_DIR
@@ -52,10 +53,14 @@ def _cli(built: BuiltHome, *args: str, env: dict | None = None):
         return run_vasmart(built.home, *args, key=built.key)
 
 
-def _prepared(pipeline: BuiltHome, dest: Path) -> BuiltHome:
-    built = copy_of_built_home(pipeline, dest)
-    create_dev_inputs(built.home, built.key)
-    return built
+def _prepared(scored: TrainedHome, dest: Path) -> BuiltHome:
+    """A private copy of the scored home."""
+    return copy_of_trained_home(scored, dest).built
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory, pipeline) -> TrainedHome:
+    return scored_home(tmp_path_factory, pipeline)
 
 
 def _definitions(tmp: Path, change) -> Path:
@@ -101,9 +106,9 @@ def raw(pipeline) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def run(pipeline, tmp_path_factory) -> SimpleNamespace:
+def run(scored, tmp_path_factory) -> SimpleNamespace:
     """Every reviewed campaign run once (SQLite write-back), each list exported as CSV, reports written."""
-    built = _prepared(pipeline, tmp_path_factory.mktemp("campaigns") / "home")
+    built = _prepared(scored, tmp_path_factory.mktemp("campaigns") / "home")
     result = _cli(built, "campaigns")
     assert result.returncode == 0, result.stderr
     with duckdb.connect(str(built.warehouse), read_only=True) as con:
@@ -134,7 +139,7 @@ def test_no_do_not_disturb_user_in_any_list_write_back_or_export(run, raw):
         assert not set(exported["msisdn"]) & raw.dnd_numbers
 
 
-def test_no_do_not_disturb_user_even_when_the_configuration_would_include_them(pipeline, tmp_path, raw):
+def test_no_do_not_disturb_user_even_when_the_configuration_would_include_them(scored, tmp_path, raw):
     """Definitions as permissive as the schema allows: every status, no credit suppression, no holdout,
     no top N, a contact cap no one reaches. Do-not-disturb users are eligible, and still never leave."""
     def permissive(data):
@@ -146,7 +151,7 @@ def test_no_do_not_disturb_user_even_when_the_configuration_would_include_them(p
         if data["purpose"] != "control":
             data["contact_cap"] = {"max_contacts": 1000, "window_days": 1}
     definitions = _definitions(tmp_path / "definitions", permissive)
-    built = _prepared(pipeline, tmp_path / "home")
+    built = _prepared(scored, tmp_path / "home")
     schema = f"dnd_{uuid.uuid4().hex[:10]}"
     url = os.environ.get("VASMART_TEST_PG_URL")
     if not url:
@@ -276,12 +281,12 @@ def test_rerun_replaces_the_list_identically_and_other_dates_are_refused(run):
     assert unknown.returncode == 1 and "no campaign named 'nonsense'" in unknown.stderr
 
 
-def test_contact_cap_of_one_leaves_later_campaigns_the_users_not_yet_contacted(pipeline, tmp_path):
+def test_contact_cap_of_one_leaves_later_campaigns_the_users_not_yet_contacted(scored, tmp_path):
     def one_contact(data):
         if data["purpose"] != "control":
             data["contact_cap"] = {"max_contacts": 1, "window_days": 30}
     definitions = _definitions(tmp_path / "definitions", one_contact)
-    built = _prepared(pipeline, tmp_path / "home")
+    built = _prepared(scored, tmp_path / "home")
     result = _cli(built, "campaigns", "--definitions", str(definitions))
     assert result.returncode == 0, result.stderr
     with duckdb.connect(str(built.warehouse), read_only=True) as con:

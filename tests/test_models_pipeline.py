@@ -1,5 +1,6 @@
-"""The model package end to end on the shared built home: `vasmart train`, `vasmart score`, `vasmart evaluate`,
-the registry, the scores mart, determinism, champion/challenger, credit control and the model-report notebook.
+"""The model package end to end on the shared built home: `vasmart train` on the marts the build made
+(`marts.customer_view`, the label marts), `vasmart score`, `vasmart evaluate`, the registry, the scores mart,
+determinism, champion/challenger, credit control and the model-report notebook.
 
 The oracle values `vasmart evaluate` reports are recomputed here from the truth files and the label marts
 (sklearn on the joined frames), and the scored populations from the spec's definitions (raw-zone snapshot,
@@ -19,13 +20,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from model_features_dev import FEATURES_TABLE
-from model_homes import BATCH, copy_of_trained_home, trained_home
+from model_homes import BATCH, FEATURES_TABLE, copy_of_trained_home, trained_home
 from sklearn.metrics import roc_auc_score
 
 from models_ml.config import CATEGORIES, MODEL_NAMES
-from models_ml.credit_control import CONTROL_GRADES, credit_control_list
-from models_ml.features import FeatureSpec, is_excluded
+from models_ml.credit_control import CONTROL_GRADES, IN_CONTROL, credit_control_list
+from models_ml.features import FeatureSpec, feature_relation, is_excluded
 from models_ml.nightly import NotApplicable, score_batch, train_after_month_end
 from models_ml.registry import champion_version
 from models_ml.scorers import load_scorer
@@ -67,7 +67,8 @@ def _truth_p(trained, kind: str, month: str, pseudonym) -> pd.DataFrame:
 def test_train_writes_a_complete_version_per_model(trained):
     assert all(f"{name} " in trained.train_output for name in MODEL_NAMES), trained.train_output
     with duckdb.connect(str(trained.warehouse), read_only=True) as con:
-        columns = {r[0] for r in con.execute(f"describe {FEATURES_TABLE}").fetchall()}
+        relation = feature_relation(con, FEATURES_TABLE, trained.settings.history_table)
+        columns = {r[0] for r in con.execute(f"describe {relation}").fetchall()}
     for name in MODEL_NAMES:
         path = _version_dir(trained, name)
         for required in ("features.json", "training.json", "metrics.json", "validation.parquet", "decision.json",
@@ -79,6 +80,8 @@ def test_train_writes_a_complete_version_per_model(trained):
         assert set(spec.columns) <= columns and not any(is_excluded(c) for c in spec.columns)
         training = json.loads((path / "training.json").read_text())
         assert training["seed"] == trained.settings.seed and training["features_table"] == FEATURES_TABLE
+        assert training["history_table"] == "marts.fct_subscriber_month"
+        assert {"vas_use_count_12m_avg", "news_use_share_12m"} <= set(spec.columns)  # the year's summary is read
         assert training["features"] == spec.columns and training["window"]["train"] and training["params"]
         decision = json.loads((path / "decision.json").read_text())
         assert decision["promoted"] and decision["previous_champion"] is None
@@ -113,6 +116,37 @@ def test_model_cards_report_the_required_views(trained):
     for piece in ("Per segment", "REJOIN_CAPITAL", "Risk grades", "Population stability", "grades.png"):
         assert piece in credit
     assert "ranking.png" in (_version_dir(trained, "content") / "model_card.md").read_text()
+
+
+def test_history_features_summarise_the_last_twelve_months_of_the_subscriber_month_mart(pipeline):
+    """The year's summary beside each customer-view row, recomputed here in pandas from the mart."""
+    with duckdb.connect(str(pipeline.warehouse), read_only=True) as con:
+        relation = feature_relation(con, FEATURES_TABLE, "marts.fct_subscriber_month")
+        got = con.execute(f"select * from {relation} where month_start_date = ?", [FEATURE_MONTH]).df()
+        view = con.execute(f"select count(*) from {FEATURES_TABLE} where month_start_date = ?",
+                           [FEATURE_MONTH]).fetchone()[0]
+        months = con.execute("select * from marts.fct_subscriber_month").df()
+        assert feature_relation(con, FEATURES_TABLE, None) == FEATURES_TABLE
+    assert len(got) == view and got["user_pseudonym"].is_unique
+    months["month_start_date"] = pd.to_datetime(months["month_start_date"])
+    window = months[(months["month_start_date"] <= pd.Timestamp(FEATURE_MONTH))
+                    & (months["month_start_date"] > pd.Timestamp(FEATURE_MONTH) - pd.DateOffset(months=12))]
+    totals = window.groupby("user_pseudonym").agg(
+        n=("month_start_date", "size"), orders=("vas_order_count", "sum"), cancels=("vas_cancel_count", "sum"),
+        use=("vas_use_count", "sum"), news=("news_use_count", "sum"), sms=("sms_mo", "mean"),
+        held=("held_newspaper_count", lambda x: int((x > 0).sum())))
+    both = got.set_index("user_pseudonym").join(totals, how="inner")
+    assert len(both) > 0.9 * len(got) and both["history_months_12m"].max() == 12
+    assert (both["history_months_12m"] == both["n"]).all()
+    assert (both["vas_order_count_12m"] == both["orders"]).all()
+    assert (both["vas_cancel_count_12m"] == both["cancels"]).all()
+    assert (both["newspaper_held_months_12m"] == both["held"]).all()
+    assert np.allclose(both["sms_mo_12m_avg"], both["sms"])
+    used = both[both["use"] > 0]
+    assert len(used) > 100 and np.allclose(used["news_use_share_12m"], used["news"] / used["use"])
+    assert both.loc[both["use"] == 0, "news_use_share_12m"].isna().all()
+    shares = [c for c in got.columns if c.endswith("_use_share_12m")]
+    assert len(shares) == 8 and np.allclose(used[shares].sum(axis=1), 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- quality
@@ -236,7 +270,8 @@ def test_scoring_again_replaces_the_batch_and_reproduces_the_scores(trained, tmp
     # and an in-process rescore of the champion gives the stored scores
     scorer = load_scorer(home.settings, "credit")
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        fresh = score_frame(scorer, feature_frame(con, FEATURES_TABLE, scorer, FEATURE_MONTH))
+        relation = feature_relation(con, FEATURES_TABLE, home.settings.history_table)
+        fresh = score_frame(scorer, feature_frame(con, relation, scorer, FEATURE_MONTH))
     stored = before[(before["model_name"] == "credit") & (pd.to_datetime(before["batch_date"]).dt.date
                                                           == dt.date(2026, 11, 20))]
     merged = stored.merge(fresh, on="user_pseudonym", suffixes=("", "_fresh"))
@@ -281,8 +316,10 @@ def test_credit_control_lists_grades_d_and_e_only(trained, scores):
         listed = credit_control_list(con, trained.settings)
     credit = scores[scores["model_name"] == "credit"].set_index("user_pseudonym")
     assert set(listed["user_pseudonym"]) == set(credit.index[credit["grade"].isin(CONTROL_GRADES)])
-    assert (listed["status"] == "IN_CONTROL").all()  # scored for November: no month paid since entering
-    assert (listed["entered_month"] == dt.date(2026, 11, 1)).all()
+    assert len(listed) > 0
+    # graded on features of October, under control from November: no bill of theirs counts yet
+    assert (listed["status"] == IN_CONTROL).all() and (listed["months_paid_on_time"] == 0).all()
+    assert (listed["entered_on"] == dt.date(2026, 11, 1)).all()
 
 
 # ----------------------------------------------------------------------------------------------- errors, DAG steps
@@ -319,7 +356,7 @@ def test_model_report_notebook_executes(trained, monkeypatch):
 
     notebook = jupytext.read(Path(__file__).parents[1] / "notebooks" / "02-model-report.py")
     monkeypatch.setenv("VASMART_HOME", str(trained.home))
-    monkeypatch.setenv("VASMART_FEATURES_TABLE", FEATURES_TABLE)
+    monkeypatch.delenv("VASMART_FEATURES_TABLE", raising=False)
     monkeypatch.setenv("VASMART_PSEUDONYM_KEY", trained.key)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(trained.home)}}).execute()

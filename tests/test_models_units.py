@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models_ml import metrics
 from models_ml.credit import assign_grades, grade_table, grades_monotone, monotone_directions
-from models_ml.credit_control import EXITED, IN_CONTROL, decide
+from models_ml.credit_control import ENTER, EXIT, EXITED, IN_CONTROL, decide, first_counted_month
 from models_ml.explain import (
     ContributionTable,
     as_array,
@@ -264,6 +264,19 @@ def test_scorecard_points_fall_as_the_risk_term_rises():
         assert np.all(np.diff(rows["points"].to_numpy()[np.argsort(risk)]) <= 0.05), variable["name"]
 
 
+def test_scorecard_leaves_out_features_without_two_known_values():
+    """A cohort can lack a column entirely (no voice detail yet) or hold one value: nothing to bin there."""
+    frame, y, spec = _credit_data()
+    frame = frame.assign(empty=np.nan, constant=1.0)
+    wider = FeatureSpec((*spec.numeric, "empty", "constant"), spec.categorical)
+    card = Scorecard.fit(frame, y, wider, seed=1)
+    names = {v["name"] for v in card.variables}
+    assert "late_bills" in names and not names & {"empty", "constant"}
+    assert np.allclose(card.predict(frame, wider), Scorecard.fit(frame, y, spec, seed=1).predict(frame, spec))
+    nothing = Scorecard.fit(frame, y, FeatureSpec(("empty",), {}), seed=1)
+    assert nothing.variables == [] and np.allclose(nothing.predict(frame, FeatureSpec(("empty",), {})), y.mean())
+
+
 def test_monotone_directions_follow_the_correlation_with_bad():
     frame, y, spec = _credit_data()
     directions = dict(zip(spec.columns, monotone_directions(frame, y, spec), strict=True))
@@ -283,25 +296,37 @@ def test_grades_from_cutoffs_and_the_monotone_check():
 
 
 def test_credit_control_entries_and_exits():
-    m = [dt.date(2026, k, 1) for k in range(1, 8)]
-    grades = pd.DataFrame({"user_pseudonym": ["u1", "u2", "u3", "u4", "u5", "u6"],
-                           "grade": ["E", "D", "D", "B", "E", "D"], "entered_month": [m[0]] * 6})
-    on_time = {"u1": [m[0], m[1], m[2], m[3]], "u2": [m[0], m[2], m[3], m[4]], "u3": [m[0], m[1]],
-               "u4": [m[0]], "u6": [m[0], m[1], m[3], m[4]]}
+    d = dt.date
+    m = [d(2026, k, 1) for k in range(1, 8)]
+    grades = pd.DataFrame({"user_pseudonym": ["u1", "u4", "u5", "u6", "c1"],
+                           "grade": ["E", "B", "E", "D", "D"],
+                           "graded_on": [d(2026, 5, 20), d(2026, 5, 20), d(2026, 3, 31), d(2026, 5, 20),
+                                         d(2026, 5, 20)]})
+    state = pd.DataFrame({"user_pseudonym": ["c1", "c2", "c3", "c4", "u5", "u6"],
+                          "under_control": [True, True, True, True, False, False],
+                          "since": [d(2026, 1, 31), d(2026, 2, 10), d(2026, 3, 15), d(2026, 3, 15),
+                                    d(2026, 4, 1), d(2026, 4, 1)]})
+    on_time = {"c1": m[1:5], "c2": m[1:4], "c3": m[2:4], "c4": m[0:5]}
     rows = [(u, month, True) for u, months in on_time.items() for month in months]
-    rows += [("u2", m[1], False)]  # u2 paid February late
+    rows += [("c2", m[4], False)]  # c2 paid May late
     payments = pd.DataFrame(rows, columns=["user_pseudonym", "month_start_date", "paid_on_time"])
-    out = decide(grades, payments, exit_after_months=3, as_of=m[4]).set_index("user_pseudonym")
+    out = decide(grades, state, payments, exit_after_months=3, last_bill_month=m[4]).set_index("user_pseudonym")
     assert "u4" not in out.index  # grade B never enters
-    assert out.loc["u1", "status"] == EXITED and out.loc["u1", "exit_month"] == m[3]
-    assert out.loc["u2", "status"] == EXITED and out.loc["u2", "exit_month"] == m[5]  # the late month restarts
-    assert out.loc["u3", "status"] == IN_CONTROL and out.loc["u3", "months_paid_on_time"] == 0
-    assert out.loc["u5", "status"] == IN_CONTROL
-    assert out.loc["u6", "status"] == IN_CONTROL and out.loc["u6", "months_paid_on_time"] == 2  # a gap restarts
-    later = decide(grades, payments, exit_after_months=2, as_of=m[4]).set_index("user_pseudonym")
-    assert later.loc["u3", "status"] == EXITED and later.loc["u3", "exit_month"] == m[2]
+    assert "u5" not in out.index  # released, and graded D/E again only before the release: stays out
+    assert out.loc["u1", "action"] == ENTER and out.loc["u1", "entered_on"] == d(2026, 5, 20)
+    assert out.loc["u6", "action"] == ENTER  # released, then a newer grade E: back under control
+    # entered on January's last day: February to May paid on time
+    assert out.loc["c1", "action"] == EXIT and out.loc["c1", "months_paid_on_time"] == 4
+    assert out.loc["c1", "status"] == EXITED
+    assert out.loc["c2", "action"] is None and out.loc["c2", "months_paid_on_time"] == 0  # the late May
+    assert out.loc["c3", "status"] == IN_CONTROL and out.loc["c3", "months_paid_on_time"] == 0  # no May bill
+    # entered mid-March: January and February do not count, March to May do
+    assert out.loc["c4", "months_paid_on_time"] == 3 and out.loc["c4", "action"] == EXIT
+    stricter = decide(grades, state, payments, exit_after_months=4, last_bill_month=m[4]).set_index("user_pseudonym")
+    assert stricter.loc["c4", "status"] == IN_CONTROL and stricter.loc["c1", "status"] == EXITED
+    assert first_counted_month(d(2026, 2, 28)) == m[2] and first_counted_month(d(2026, 2, 27)) == m[1]
     with pytest.raises(ValueError):
-        decide(grades, payments, exit_after_months=0, as_of=m[4])
+        decide(grades, state, payments, exit_after_months=0, last_bill_month=m[4])
 
 
 def test_settings_from_the_environment(monkeypatch, tmp_path):
@@ -357,18 +382,19 @@ def test_shap_dependence_lookup_follows_exact_shap_for_an_additive_model():
     assert np.isfinite(table.contributions(odd)).all()
 
 
-def test_shap_dependence_of_a_feature_missing_in_every_fitted_row_is_its_missing_mean():
-    booster, x, spec = _additive_model()
-    fit_rows = x.iloc[:300]  # column a is missing in each of these rows
-    assert fit_rows["a"].isna().all()
-    table = ContributionTable.fit(booster, fit_rows, spec)
-    a = next(f for f in table.features if f["name"] == "a")
-    assert a["edges"] == [] and a["values"] == [0.0]
-    assert a["missing"] == pytest.approx(float(lgb_contributions(booster, fit_rows)[:, 0].mean()))
-    assert np.isfinite(table.contributions(x.iloc[300:400])).all()
-
-
 def test_top_columns_match_a_full_sort():
     rng = np.random.default_rng(8)
     values = rng.integers(0, 5, (500, 12)).astype(float)  # many ties
     assert np.array_equal(top_columns(values, 3), np.argsort(-values, axis=1, kind="stable")[:, :3])
+
+
+def test_shap_dependence_of_a_column_without_any_value_in_the_measured_rows():
+    """A feature that is empty in every measured row (a cohort without the month's detail) gets its missing
+    value's mean contribution and no bins, instead of failing the training run."""
+    booster, x, spec = _additive_model()
+    empty = x.copy()
+    empty["a"] = np.nan
+    table = ContributionTable.fit(booster, empty, spec)
+    feature = next(f for f in table.features if f["name"] == "a")
+    assert feature["edges"] == [] and len(feature["values"]) == 1
+    assert feature["missing"] == pytest.approx(float(lgb_contributions(booster, empty)[:, 0].mean()))

@@ -31,7 +31,7 @@ RULES: dict[str, dict[str, tuple[type, Any]]] = {
     "handset_upgrade": {"lookback_days": (int, 30)},
     "gprs_overflow": {"min_overflow_mb": (float, 5.0)},
     "mms_recapture": {"lookback_days": (int, 90), "min_terminal_failures": (int, 3)},
-    "credit_control": {"grades": (list, ["D", "E"]), "exit_after_on_time_bills": (int, 3)},
+    "credit_control": {},  # grades D/E enter, months paid on time exit: models_ml.credit_control
     "arrears_collection": {"min_arrears_fen": (int, 1000), "min_overdue_days": (int, 1)},
 }
 OFFER_KINDS = {
@@ -191,8 +191,6 @@ def parse_definition(path: Path) -> CampaignDefinition:
     for key, value in params.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise eligibility.error("must not be negative", key)
-    if rule == "credit_control" and not set(params["grades"]) <= set("ABCDE"):
-        raise eligibility.error(f"{params['grades']!r}: grades are A to E", "grades")
 
     target = _Reader(path.name, "target", data.get("target") or {}, {"top_n", "min_score"})
     top_n = target.get("top_n", int)

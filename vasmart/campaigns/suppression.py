@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from models_ml.credit_control import CONTROL_GRADES
 from vasmart.campaigns.config import CampaignDefinition
 from vasmart.campaigns.targeting import (
     DIM_SUBSCRIBER,
@@ -28,7 +29,7 @@ from vasmart.campaigns.targeting import (
     holdings_by_user,
 )
 
-RISKY_GRADES = ("D", "E")
+RISKY_GRADES = CONTROL_GRADES  # the grades that enter OCS credit control are never offered promotions
 STEPS = ("unknown_subscriber", "do_not_disturb", "cancelled", "suspended", "holds_offered_product", "credit_risk",
          "contact_cap")
 

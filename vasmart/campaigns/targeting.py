@@ -18,6 +18,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from models_ml.config import credit_exit_months
+from models_ml.credit_control import ENTER, EXIT, bill_payments, decide, last_bill_month, latest_grades
 from vasmart.campaigns.config import CampaignDefinition
 
 # The tables campaigns read (public marts under contract, and the campaign intermediate models).
@@ -245,33 +247,29 @@ def mms_recapture(ctx: RunContext, d: CampaignDefinition) -> pd.DataFrame:
 
 
 def credit_control(ctx: RunContext, d: CampaignDefinition) -> pd.DataFrame:
-    """Entries (grades D/E not under control) and exits (under control, N bills in a row paid on time)."""
-    grades = ctx.frame(f"""
-        select user_pseudonym, arg_max(grade, batch_date) as grade, arg_max(score, batch_date) as score,
-               max(batch_date) as graded_on
-        from {MODEL_SCORES}
-        where model_name = 'credit' and batch_date <= ?
-        group by user_pseudonym
-    """, [ctx.run_date])
+    """Entries into and exits from OCS credit control, by the rule of `models_ml.credit_control`: grades D/E
+    not under control enter; users under control since an earlier run leave after the configured number of
+    months paid on time (`VASMART_CREDIT_EXIT_MONTHS`)."""
     state = control_state(ctx, d.name)
-    frame = grades.merge(state, on="user_pseudonym", how="outer")
-    in_control = frame["last_action"] == CONTROL_ENTER
-    fresh = frame["last_action_date"].isna() | (frame["graded_on"] > frame["last_action_date"])
-    enter = frame["grade"].isin(d.params["grades"]) & ~in_control & fresh
-    n = d.params["exit_after_on_time_bills"]
-    frame = frame.merge(clean_bill_streaks(ctx), on="user_pseudonym", how="left")
-    on_time = [_streak_since(start, last, entry) if pd.notna(entry) and pd.notna(start) else 0
-               for start, last, entry in zip(frame["streak_start"], frame["last_bill_month"],
-                                             frame["last_action_date"], strict=True)]
-    frame["clean_streak"] = on_time
-    exits = in_control & (frame["clean_streak"] >= n)
-    frame = frame[enter | exits].copy()
-    frame["offer"] = [CONTROL_ENTER if e else CONTROL_EXIT for e in enter[enter | exits]]
+    state = pd.DataFrame({"user_pseudonym": state["user_pseudonym"],
+                          "under_control": state["last_action"] == CONTROL_ENTER,
+                          "since": state["last_action_date"]})
+    try:
+        grades = latest_grades(ctx.con, ctx.run_date)
+        controlled = state.loc[state["under_control"], "user_pseudonym"].tolist()
+        payments = bill_payments(ctx.con, controlled)
+        billed_through = last_bill_month(ctx.con)
+    except duckdb.CatalogException as exc:
+        raise TargetingError(f"the warehouse lacks a table campaigns read: {str(exc).splitlines()[0]}") from None
+    decided = decide(grades, state, payments, credit_exit_months(), billed_through)
+    frame = decided[decided["action"].notna()].merge(grades[["user_pseudonym", "score"]], on="user_pseudonym",
+                                                     how="left")
+    frame["offer"] = [CONTROL_ENTER if a == ENTER else CONTROL_EXIT for a in frame["action"]]
     frame["score"] = frame["score"].fillna(0.0)
     frame["reason_codes"] = [
         _reasons(f"grade:{g}" if isinstance(g, str) else None,
-                 f"on_time_bills:{int(s)}" if o == CONTROL_EXIT else None)
-        for g, s, o in zip(frame["grade"], frame["clean_streak"].fillna(0), frame["offer"], strict=True)]
+                 f"on_time_months:{int(n)}" if a == EXIT else None)
+        for g, n, a in zip(frame["grade"], frame["months_paid_on_time"], frame["action"], strict=True)]
     frame["sort_key"] = -frame["score"]
     frame = frame.assign(offer_media=None, offer_product_line=None)
     return frame[COLUMNS].reset_index(drop=True)
@@ -341,31 +339,3 @@ def control_state(ctx: RunContext, campaign: str) -> pd.DataFrame:
         where campaign = ? and run_date < ? and "group" = 'TARGET'
         group by user_pseudonym
     """, [campaign, ctx.run_date])
-
-
-def _streak_since(start: object, last: object, entry: dt.date) -> int:
-    """Bills of the trailing on-time streak [start, last] (month starts) whose month ends after `entry`."""
-    entry = pd.Timestamp(entry).date()
-    first = pd.Period(entry, "M")
-    if entry == first.end_time.date():
-        first += 1
-    begin = max(pd.Period(pd.Timestamp(start), "M"), first)
-    return max(0, (pd.Period(pd.Timestamp(last), "M") - begin).n + 1)
-
-
-def clean_bill_streaks(ctx: RunContext) -> pd.DataFrame:
-    """Per user, the trailing run of bills paid on time (no arrears, not overdue): its first and last month."""
-    return ctx.frame(f"""
-        with bills as (
-            select u.user_pseudonym, cast(strptime(b.bill_month || '01', '%Y%m%d') as date) as month_start,
-                   b.arrears_fen = 0 and b.overdue_days = 0 as is_clean
-            from {BILLS} b inner join {USERS} u on b.user_id = u.user_id
-        ), last_dirty as (
-            select user_pseudonym, max(case when not is_clean then month_start end) as dirty_month
-            from bills group by user_pseudonym
-        )
-        select b.user_pseudonym, min(b.month_start) as streak_start, max(b.month_start) as last_bill_month
-        from bills b inner join last_dirty d on b.user_pseudonym = d.user_pseudonym
-        where d.dirty_month is null or b.month_start > d.dirty_month
-        group by b.user_pseudonym
-    """)

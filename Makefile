@@ -19,9 +19,11 @@ DEMO_PSEUDONYM_KEY ?= vasmart-demo-key-not-a-secret
 
 setup: $(VENV)/.synced
 
+# Byte-compiled at install: every `vasmart` process (and Airflow's DAG parsing) then loads the installed packages
+# without compiling them again, also where PYTHONDONTWRITEBYTECODE keeps Python from caching what it compiles.
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 demo: setup
@@ -42,6 +44,7 @@ airflow: setup
 # The tests need Debian's PostgreSQL server and Chromium: installed if missing, the server started on loopback.
 test: setup
 	.ci/system-packages
+	$(VENV)/bin/python -m compileall -q vasmart models_ml dags
 	VASMART_TEST_PG_URL="$${VASMART_TEST_PG_URL:-$$(.ci/postgres)}" $(VENV)/bin/python -m pytest -n 2 -m "not spark"
 
 # The dbt project on a local Spark against DuckDB (tests/test_spark.py; Java from Debian's packages).

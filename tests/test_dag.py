@@ -60,22 +60,37 @@ DESCRIBE = textwrap.dedent(
     """
 )
 
-# Times the DAG file's parse in a cold interpreter, after loading what the DAG processor has already loaded.
+# Parses the DAG file as the DAG processor's parsing process does (`processor._parse_file`: a BundleDagBag without
+# operator-link plugins, then the serialisation sent back to the manager), in a cold interpreter that has loaded
+# only what that process has loaded before it reads a file: the processor module, the execution-time modules
+# its entry point imports, and the Airflow modules the file imports (`parsing_pre_import_modules`).
 PARSE_TIME = textwrap.dedent(
     """
     import json, sys, time
-    from airflow.dag_processing.dagbag import DagBag
-    import airflow.sdk
+    from pathlib import Path
+    import structlog
+    from airflow.dag_processing import processor
+    from airflow.sdk.execution_time import comms, task_runner
+    path = Path(sys.argv[1]).resolve()
+    log = structlog.get_logger(logger_name="task")
+    processor._pre_import_airflow_modules(str(path), log)
     before = set(sys.modules)
-    t0 = time.perf_counter()
-    bag = DagBag(dag_folder=sys.argv[1], bundle_path=None)
-    seconds = time.perf_counter() - t0
-    new = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in
-                 ("vasmart", "duckdb", "pandas", "pyarrow", "numpy", "dbt", "cosmos", "great_expectations"))
-    print(json.dumps({"seconds": seconds, "errors": {k: str(v) for k, v in bag.import_errors.items()},
-                      "dags": sorted(bag.dag_ids), "heavy_imports": new}))
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    bag = processor.BundleDagBag(dag_folder=str(path), bundle_path=path.parent, bundle_name="dags-folder",
+                                 load_op_links=False)
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
+    serialized, errors = processor._serialize_dags(bag, log)
+    serialize_seconds = time.perf_counter() - t0 - seconds
+    new = set(sys.modules) - before
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "airflow_seconds": bag.dagbag_stats[0].duration.total_seconds(),
+                      "serialize_seconds": serialize_seconds, "serialized": len(serialized),
+                      "errors": {**{k: str(v) for k, v in bag.import_errors.items()}, **errors},
+                      "dags": sorted(bag.dag_ids), "tasks": sum(len(d.tasks) for d in bag.dags.values()),
+                      "imported": sorted(new)}))
     """
 )
+HEAVY = ("vasmart", "models_ml", "duckdb", "pandas", "pyarrow", "numpy", "dbt", "cosmos", "great_expectations",
+         "fastapi", "starlette", "sqlalchemy")
 
 
 def _airflow_python(code: str, *args: str, home: Path) -> dict:
@@ -123,12 +138,18 @@ def test_every_dag_has_tags_owner_and_retries(described):
 def test_parsing_the_dag_file_is_fast_and_light(manifest_home):
     result = _airflow_python(PARSE_TIME, str(DAG_FILE), home=manifest_home)
     assert result["errors"] == {}
-    assert result["dags"] == ["vasmart_nightly"]
-    assert result["seconds"] < PARSE_BUDGET_S, f"parsing took {result['seconds']:.2f} s"
-    # cosmos renders the dbt tasks at parse time (from the prebuilt manifest): nothing else heavy is imported
-    heavy = [m for m in result["heavy_imports"] if m.split(".")[0] != "cosmos" and m not in LIGHT_VASMART]
+    assert result["dags"] == ["vasmart_nightly"] and result["serialized"] == 1
+    assert result["tasks"] > 100, "the dbt project's tasks are rendered at parse time"
+    # The budget is on the CPU time the parse takes in that process: on a machine shared with the other test
+    # worker, the wall-clock time also counts the neighbours' work (Airflow's own wall-clock record is printed).
+    assert result["cpu_seconds"] < PARSE_BUDGET_S, f"parsing took {result['cpu_seconds']:.2f} s of CPU"
+    # cosmos renders the dbt tasks at parse time (from the prebuilt manifest): nothing else heavy is imported,
+    # and reading the manifest loads no Airflow plugin (cosmos's would bring in FastAPI and Starlette)
+    heavy = sorted(m for m in result["imported"] if m.split(".")[0] in HEAVY
+                   and m.split(".")[0] != "cosmos" and m not in LIGHT_VASMART)
     assert heavy == [], "the DAG file imports at parse time what its tasks should import"
-    print(f"parse {result['seconds']:.2f} s")
+    print(f"parse {result['cpu_seconds']:.2f} s of CPU, {result['seconds']:.2f} s wall-clock (Airflow's record "
+          f"{result['airflow_seconds']:.2f} s); serialisation {result['serialize_seconds']:.2f} s; {result['tasks']} tasks")
 
 
 def test_tasks_and_dependencies(nightly, manifest_home):

@@ -1,7 +1,8 @@
 """`vasmart publish` and `vasmart sql`: the analysts' copy of the public marts (ARCHITECTURE: analytics.duckdb).
 
 One session home: a small generated delivery (600 users, 3 history months, 2 daily batches), every batch
-ingested in date order, the full `vasmart build` with a pseudonym key, then `vasmart publish`. Checked: the copy
+ingested in date order, the full `vasmart build` with a pseudonym key, then `vasmart publish`, made once and
+shared by the pytest-xdist workers through a file lock. Checked: the copy
 holds the marts (same rows) and meta.published only; no value anywhere in it is MSISDN- or IMEI-shaped, and no
 raw number from the lake appears in it; a planted number makes publish refuse and leaves the previous copy
 byte-identical; a reader that opened the copy before a publication keeps reading the old data; `vasmart sql`
@@ -11,6 +12,7 @@ answers queries and refuses writes and file access. Tests that change a warehous
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
@@ -53,9 +56,24 @@ class Published:
 
 @pytest.fixture(scope="session")
 def published(tmp_path_factory) -> Published:
+    root = tmp_path_factory.getbasetemp()
+    if root.name.startswith("popen-gw"):  # under xdist each worker has its own base; share their parent
+        root = root.parent
+    home, done = root / "publish_home", root / "publish_home.json"
+    with FileLock(str(root / "publish_home.lock")):
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir()
+            made = _publish_home(home)
+            done.write_text(json.dumps({"seconds": made.seconds, "stdout": made.publish_stdout}))
+    record = json.loads(done.read_text())
+    return Published(home, record["seconds"], record["stdout"])
+
+
+def _publish_home(home: Path) -> Published:
+    """Generate, ingest, build and publish into `home`."""
     from vasmart.ingest import ingest_batch
 
-    home = tmp_path_factory.mktemp("publish")
     seconds = {}
     started = time.perf_counter()
     gen = _cli(home, "generate", "--out", str(home), *GENERATE)

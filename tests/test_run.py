@@ -1,6 +1,7 @@
 """`vasmart run`: delivered batches go through the nightly Airflow DAG, for real, in date order.
 
-Each test generates a tiny delivery with the real CLI (one month-end history batch and two daily batches)
+One tiny delivery is generated with the real CLI once per session (300 users, one month-end history batch and
+seven daily batches; pytest-xdist workers share it through a file lock). Each test copies the batches it needs
 into its own VASMART_HOME, runs `vasmart run` as a subprocess, and reads the outcome back from the warehouse
 (DuckDB, read-only), Airflow's metadata DB (SQLite) and the task logs under $VASMART_HOME/airflow.
 """
@@ -8,6 +9,7 @@ into its own VASMART_HOME, runs `vasmart run` as a subprocess, and reads the out
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,10 +17,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 VASMART = Path(sys.executable).with_name("vasmart")
 BATCHES = ["20260531", "20260601", "20260602"]
-TIMEOUT_S = 600
+DAYS = [f"202606{d:02d}" for d in range(1, 8)]
+TIMEOUT_S = 1800
 
 
 def vasmart(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -33,14 +37,35 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.fixture
-def home(tmp_path) -> Path:
-    home = tmp_path / "home"
-    result = vasmart(home, "generate", "--out", str(home), "--users", "300", "--months", "1", "--days", "2",
-                     "--end-date", "20260602", "--seed", "3")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in (home / "landing").iterdir()) == BATCHES
+def delivered(tmp_path_factory) -> Path:
+    """The session's generated home (landing, truth, generation record): made by the first worker that asks."""
+    root = tmp_path_factory.getbasetemp()
+    if root.name.startswith("popen-gw"):  # under xdist each worker has its own base; share their parent
+        root = root.parent
+    home = root / "run_delivery" / "home"
+    with FileLock(str(root / "run_delivery.lock")):
+        if not (root / "run_delivery.done").exists():
+            shutil.rmtree(home.parent, ignore_errors=True)
+            home.parent.mkdir()
+            result = vasmart(home, "generate", "--out", str(home), "--users", "300", "--months", "1", "--days", "7",
+                             "--end-date", DAYS[-1], "--seed", "4")
+            assert result.returncode == 0, result.stderr[-2000:]
+            (root / "run_delivery.done").write_text("")
     return home
+
+
+def copy_of_delivery(tmp_path_factory, dest: Path, batches: list[str]) -> Path:
+    """A home holding the delivered batches named, as if only they had been delivered."""
+    source = delivered(tmp_path_factory)
+    shutil.copytree(source, dest, symlinks=True, ignore=lambda folder, names: [
+        n for n in names if Path(folder) == source / "landing" and n not in batches])
+    assert sorted(p.name for p in (dest / "landing").iterdir()) == batches
+    return dest
+
+
+@pytest.fixture
+def home(tmp_path_factory, tmp_path) -> Path:
+    return copy_of_delivery(tmp_path_factory, tmp_path / "home", BATCHES)
 
 
 def load_batches(home: Path) -> dict[str, list[str]]:
@@ -169,12 +194,9 @@ def checksums(path: Path, schema: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def test_a_backfill_of_seven_days_run_twice_gives_identical_results(tmp_path):
-    home = tmp_path / "home"
-    result = vasmart(home, "generate", "--out", str(home), "--users", "300", "--months", "1", "--days", "7",
-                     "--end-date", "20260607", "--seed", "4")
-    assert result.returncode == 0, result.stderr[-2000:]
-    days = [f"202606{d:02d}" for d in range(1, 8)]
+def test_a_backfill_of_seven_days_run_twice_gives_identical_results(tmp_path_factory, tmp_path):
+    home = copy_of_delivery(tmp_path_factory, tmp_path / "home", ["20260531", *DAYS])
+    days = DAYS
     first = vasmart(home, "run", "--from", days[0], "--through", days[-1], "--rerun")  # month end not loaded
     assert first.returncode == 0, first.stderr[-3000:]
     assert [line.split()[0] for line in first.stdout.strip().splitlines()] == days

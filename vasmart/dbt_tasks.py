@@ -34,9 +34,14 @@ def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] |
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} is missing: run `vasmart run` or `make airflow`, which write it "
                                 "with `dbt parse` before Airflow reads the DAG")
+    project = ProjectConfig(dbt_project_path=PROJECT_DIR, manifest_path=manifest, project_name="vasmart")
+    # Read the local manifest as the plain file it is: cosmos wraps it in an ObjectStoragePath, whose first read
+    # asks Airflow's hook-lineage collector, which loads every installed Airflow plugin (cosmos's own imports
+    # FastAPI) while the DAG file is parsed.
+    project.manifest_path = manifest
     group = DbtTaskGroup(
         group_id=GROUP_ID,
-        project_config=ProjectConfig(dbt_project_path=PROJECT_DIR, manifest_path=manifest, project_name="vasmart"),
+        project_config=project,
         profile_config=ProfileConfig(profile_name="vasmart", target_name="duckdb",
                                      profiles_yml_filepath=PROFILES_DIR / "profiles.yml"),
         execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,

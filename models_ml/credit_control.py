@@ -69,12 +69,13 @@ def months_paid_on_time(entered: pd.DataFrame, payments: pd.DataFrame, last_bill
 
 
 def decide(grades: pd.DataFrame, state: pd.DataFrame, payments: pd.DataFrame, exit_after_months: int,
-           last_bill_month: dt.date) -> pd.DataFrame:
+           last_bill_month: dt.date | None) -> pd.DataFrame:
     """Who enters and who leaves credit control.
 
     grades: user_pseudonym, grade, graded_on (date of the latest grade).
     state: user_pseudonym, under_control (bool), since (date of the user's latest entry or exit).
     payments: user_pseudonym, month_start_date, paid_on_time, one row per bill.
+    last_bill_month: the latest month billed (None before the first bill: no one leaves).
     Returns one row per user graded D/E or under control: the grade, whether they were under control,
     entered_on (entry date, today's `graded_on` for a new entry), months_paid_on_time, action ENTER, EXIT or
     None, and status after the decision (IN_CONTROL or EXITED).
@@ -91,8 +92,9 @@ def decide(grades: pd.DataFrame, state: pd.DataFrame, payments: pd.DataFrame, ex
     frame["was_under_control"] = under
     frame["entered_on"] = np.where(under, frame["since"], frame["graded_on"])
     frame["entered_on"] = pd.to_datetime(frame["entered_on"]).dt.date
-    frame["months_paid_on_time"] = np.where(
-        under, months_paid_on_time(frame, payments, last_bill_month), 0)
+    # before any bill is delivered no month counts as paid on time: users enter, nobody leaves yet
+    frame["months_paid_on_time"] = (np.where(under, months_paid_on_time(frame, payments, last_bill_month), 0)
+                                    if last_bill_month is not None else 0)
     leave = under & (frame["months_paid_on_time"] >= exit_after_months)
     frame["action"] = np.where(enter, ENTER, np.where(leave, EXIT, None))
     frame["status"] = np.where(leave, EXITED, IN_CONTROL)
@@ -117,11 +119,11 @@ def bill_payments(con: duckdb.DuckDBPyConnection, users: list[str] | None = None
     return frame
 
 
-def last_bill_month(con: duckdb.DuckDBPyConnection) -> dt.date:
-    """The latest month any bill was delivered for (first day)."""
+def last_bill_month(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The latest month any bill was delivered for (first day); None before the first bill is delivered."""
     month = con.execute(f"select max(bill_month) from {BILLS}").fetchone()[0]
     if month is None:
-        raise ValueError(f"{BILLS} holds no bill: payment behaviour is unknown")
+        return None
     return dt.datetime.strptime(str(month), "%Y%m").date()
 
 

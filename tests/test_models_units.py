@@ -327,6 +327,12 @@ def test_credit_control_entries_and_exits():
     assert first_counted_month(d(2026, 2, 28)) == m[2] and first_counted_month(d(2026, 2, 27)) == m[1]
     with pytest.raises(ValueError):
         decide(grades, state, payments, exit_after_months=0, last_bill_month=m[4])
+    # before the first bill: D/E grades enter, no one leaves
+    unbilled = decide(grades, state, payments.iloc[0:0], exit_after_months=3, last_bill_month=None)
+    unbilled = unbilled.set_index("user_pseudonym")
+    assert unbilled.loc["u1", "action"] == ENTER and unbilled.loc["u6", "action"] == ENTER
+    assert (unbilled["action"] != EXIT).all() and (unbilled.loc[["c1", "c4"], "status"] == IN_CONTROL).all()
+    assert (unbilled["months_paid_on_time"] == 0).all()
 
 
 def test_settings_from_the_environment(monkeypatch, tmp_path):

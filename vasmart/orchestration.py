@@ -108,6 +108,9 @@ def airflow_env(settings: Settings, port: int = API_PORT) -> dict[str, str]:
         "AIRFLOW__API__HOST": API_HOST,
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://{API_HOST}:{port}",
+        # cosmos's watcher otherwise rewrites an Airflow Variable holding every node status so far after each
+        # node (quadratic in nodes); the producer is not retried, so its statuses need saving only on failure
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         **TELEMETRY_OFF,
     }
 

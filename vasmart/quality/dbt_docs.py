@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from vasmart.build import (
@@ -33,8 +32,9 @@ def build_dbt_docs(settings: Settings) -> Path:
 
     target, logs = dbt_dirs(settings)
     docs_target = target.parent / "docs-target"
-    shutil.rmtree(docs_target, ignore_errors=True)
-    docs_target.mkdir(parents=True)
+    docs_target.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "catalog.json", "index.html"):  # dbt's partial-parse state stays: a quick parse
+        (docs_target / name).unlink(missing_ok=True)
     logs.mkdir(parents=True, exist_ok=True)
     _check_free(settings)
     args = ["docs", "generate", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROFILES_DIR),

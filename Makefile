@@ -45,7 +45,7 @@ airflow: setup
 test: setup
 	.ci/system-packages
 	$(VENV)/bin/python -m compileall -q vasmart models_ml dags
-	VASMART_TEST_PG_URL="$${VASMART_TEST_PG_URL:-$$(.ci/postgres)}" $(VENV)/bin/python -m pytest -n 2 -m "not spark"
+	VASMART_TEST_PG_URL="$${VASMART_TEST_PG_URL:-$$(.ci/postgres)}" $(VENV)/bin/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -m "not spark"
 
 # The dbt project on a local Spark against DuckDB (tests/test_spark.py; Java from Debian's packages).
 test-spark: setup

@@ -315,3 +315,22 @@ def orders(landing) -> pd.DataFrame:
         o=landing.all_batches("BOSS_VAS_ORDER"),
     )
     return df
+
+
+
+# Modules with the longest set-ups and tests, started first. `make test` runs pytest-xdist with
+# `--dist loadscope --no-loadscope-reorder`: a module's tests stay on one worker (its module fixtures are
+# made once) and modules are handed out in this order, so no worker ends the session alone with a long one.
+LONGEST_FIRST = (
+    "tests/test_run.py",
+    "tests/test_failures.py",
+    "tests/test_campaigns_closed_loop.py",
+    "tests/test_dbt_foundation.py",
+    "tests/test_marts_customer_view.py",
+    "tests/test_models_pipeline.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: others keep order

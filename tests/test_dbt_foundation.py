@@ -7,10 +7,13 @@ partition yet), then the daily batches ingested and built again, both times with
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -73,6 +76,7 @@ class Home:
     history_results: dict = field(default_factory=dict)
     build: subprocess.CompletedProcess | None = None
     build_seconds: float = 0.0
+    build_results: dict = field(default_factory=dict)
 
     @property
     def target(self) -> Path:
@@ -124,6 +128,7 @@ def built(tmp_path_factory) -> Home:
     state.build = _cli(home, "build")
     state.build_seconds = time.perf_counter() - started
     assert state.build.returncode == 0, state.build.stderr[-3000:] + state.build.stdout[-3000:]
+    state.build_results = state.run_results()
     return state
 
 
@@ -380,6 +385,93 @@ def test_handsets_have_no_raw_imei_and_follow_changes(built):
                               "where version_number > 1").fetchone()[0]
     assert not columns & PERSONAL
     assert changes > 0
+
+
+# ------------------------------------------------------------------------------------------------ raw-source tests
+def _lake_partitions(con: duckdb.DuckDBPyConnection, home: Path) -> set[tuple[str, dt.date, dt.datetime]]:
+    """(interface, batch date, write time) of every raw-zone partition, as the ledger records them."""
+    rows = con.execute(f"""
+        select regexp_extract(filename, '/raw/([A-Z_]+)/', 1), strptime(regexp_extract(filename, 'batch_date=([0-9]{{8}})', 1),
+               '%Y%m%d')::date, max(last_modified::timestamp)
+        from read_blob('{home}/lake/raw/*/batch_date=*/*.parquet') group by all""").fetchall()
+    return set(rows)
+
+
+def _source_tests(results: dict) -> dict[str, str]:
+    """unique_id -> compiled SQL of the tests on raw sources in a run's results."""
+    return {r["unique_id"]: r["compiled_code"] for r in results["results"]
+            if r["unique_id"].startswith("test.vasmart.source_")}
+
+
+def test_raw_source_tests_read_only_the_partitions_no_build_has_tested(built):
+    """The history build tested every partition; the daily build then tested only the daily batches' partitions."""
+    daily = [b for b in built.batches if (built.home / "landing" / b / f"CDR_VOICE_{b}.chk").exists()]
+    history = [b for b in built.batches if b not in daily]
+    first, second = _source_tests(built.history_results), _source_tests(built.build_results)
+    assert len(second) >= 30 and set(first) == set(second)
+    assert not any("batch_date in" in sql for sql in first.values())  # no ledger yet: everything tested
+    for uid, sql in second.items():
+        interface = re.search(r"/raw/([A-Z_]+)/", sql).group(1)
+        expected = [b for b in daily if (built.home / "lake" / "raw" / interface / f"batch_date={b}").is_dir()]
+        if expected:
+            listed = re.search(r"where batch_date in \(([^)]*)\)", sql).group(1)
+            assert [b.strip(" '") for b in listed.split(",")] == expected, (uid, listed)
+        else:
+            assert "where false" in sql, uid
+        assert not any(f"'{b}'" in sql for b in history), uid
+    with built.connect() as con:
+        ledger = set(con.execute("select interface, batch_date, partition_written_at "
+                                 "from audit.lake_partitions_tested").fetchall())
+        lake = _lake_partitions(con, built.home)
+    assert ledger == lake and len(lake) > 40
+
+
+def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails(built, tmp_path):
+    """A partition already tested, rewritten with a duplicate key: the next build tests it (and only it) and fails;
+    the ledger keeps it out until a build passes on it; --full-refresh tests every partition."""
+    home = tmp_path / "home"
+    shutil.copytree(built.home, home, symlinks=True)
+    first = min(built.batches)
+    part = home / "lake" / "raw" / "BOSS_USER" / f"batch_date={first}" / "data.parquet"
+    clean = part.read_bytes()
+    with duckdb.connect() as con:
+        con.execute(f"copy (select * from read_parquet('{part}') union all (select * from read_parquet('{part}') "
+                    f"limit 1)) to '{tmp_path}/dup.parquet' (format parquet)")
+    shutil.copyfile(tmp_path / "dup.parquet", part)
+    select = ["build", "--select", "source:boss.boss_user"]
+
+    failed = _cli(home, *select)
+    assert failed.returncode == 1, failed.stdout[-2000:]
+    assert "unique_combination_of_columns" in failed.stderr and "boss_user" in failed.stderr, failed.stderr
+    tested = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert tested and all(f"batch_date in ('{first}')" in sql for sql in tested.values())
+
+    def ledger_has_first() -> bool:
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            written = con.execute(f"select max(last_modified::timestamp) from read_blob('{part}')").fetchone()[0]
+            return con.execute("select count(*) from audit.lake_partitions_tested where interface = 'BOSS_USER' "
+                               "and strftime(batch_date, '%Y%m%d') = ? and partition_written_at = ?",
+                               [first, written]).fetchone()[0] == 1
+
+    assert not ledger_has_first()
+    again = _cli(home, *select)  # still untested, so tested (and failing) again
+    assert again.returncode == 1 and not ledger_has_first()
+
+    part.write_bytes(clean)
+    passed = _cli(home, *select)
+    assert passed.returncode == 0, passed.stderr[-2000:]
+    assert ledger_has_first()
+    passed_on = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert passed_on and all(f"batch_date in ('{first}')" in sql for sql in passed_on.values())
+    quietly = _cli(home, *select)  # nothing left to test
+    assert quietly.returncode == 0, quietly.stderr[-2000:]
+    quiet = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert quiet and all("where false" in sql for sql in quiet.values())
+
+    everything = _cli(home, *select, "--full-refresh")
+    assert everything.returncode == 0, everything.stderr[-2000:]
+    full = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert full and not any("batch_date in" in sql or "where false" in sql for sql in full.values())
 
 
 # ------------------------------------------------------------------------------------------------ failure

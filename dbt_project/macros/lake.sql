@@ -70,9 +70,20 @@
 {%- endmacro %}
 
 
-{#- Generic tests on a source read it through lake_or_empty() too (dbt dispatches this macro for every generic test). -#}
+{#- Generic tests on a source read it through lake_or_empty() too (dbt dispatches this macro for every generic test),
+    and on DuckDB only the partitions no successful build has tested yet (lake_tests.sql). -#}
 {% macro duckdb__get_where_subquery(relation) -%}
-    {% do return(dbt.default__get_where_subquery(vasmart.lake_or_empty(relation))) %}
+    {%- set batches = vasmart.lake_untested_batches(relation) -%}
+    {%- set read = vasmart.lake_or_empty(relation) -%}
+    {%- if batches is none -%}
+        {% do return(dbt.default__get_where_subquery(read)) %}
+    {%- endif -%}
+    {%- set scope = ("batch_date in ('" ~ batches | join("', '") ~ "')") if batches else "false" -%}
+    {%- set where = config.get('where') -%}
+    {%- if where -%}
+        {%- set scope = scope ~ " and (" ~ where ~ ")" -%}
+    {%- endif -%}
+    {% do return("(select * from " ~ read ~ " where " ~ scope ~ ") dbt_subquery") %}
 {%- endmacro %}
 
 {% macro spark__get_where_subquery(relation) -%}

@@ -25,7 +25,11 @@
     {%- if not execute or not found -%}
         {{ return(default__lake_partitions(relation)) }}
     {%- endif -%}
-    {%- set pattern = found.group(1) -%}
+    {{ return(lake_partitions_of_files(found.group(1))) }}
+{%- endmacro %}
+
+{#- The partitions of the Parquet files a glob matches (DuckDB), as lake_partitions describes. -#}
+{% macro lake_partitions_of_files(pattern) -%}
     {%- set files = run_query("select count(*) from glob('" ~ pattern ~ "')").columns[0].values()[0] -%}
     {%- if files == 0 -%}
     select cast(null as date) as batch_date, cast(null as timestamp) as partition_written_at where 1 = 0

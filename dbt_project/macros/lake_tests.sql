@@ -1,0 +1,82 @@
+{#-
+    The raw sources' data tests on the partitions no successful build has tested yet (DuckDB).
+
+    Every test on a lake source is local to a partition: uniqueness always includes batch_date, the others look
+    at one row at a time. A partition that passed them once passes them again until it is rewritten, so a
+    nightly build tests the night's new or redelivered partitions instead of re-reading the whole history.
+    The ledger audit.lake_partitions_tested holds, per interface, every partition (batch date and the time its
+    files were written, from lake_partitions) whose source tests all passed in one build or test run; a
+    redelivered partition has a new write time and is tested again. A run records an interface's partitions
+    only when every test of that source ran in it and passed (or warned); a failed or partly selected run
+    records nothing for that interface, so its partitions are tested again next time.
+
+    `dbt build --full-refresh`, or the variable vasmart_raw_tests set to 'all', tests every partition; other
+    engines always test every partition.
+-#}
+
+{#- The batch dates ('YYYYMMDD') of the source's partitions still to test; none to test all of them. -#}
+{% macro lake_untested_batches(relation) -%}
+    {%- if not execute or target.type != 'duckdb' or flags.FULL_REFRESH or var('vasmart_raw_tests', 'new') == 'all' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set external = relation.external if relation.external is defined else none -%}
+    {%- if not external or 'read_parquet' not in external -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if adapter.get_relation(database=target.database, schema='audit', identifier='lake_partitions_tested') is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        select strftime(partitions.batch_date, '%Y%m%d')
+        from ({{ vasmart.lake_partitions(relation) }}) as partitions
+        where not exists (
+            select 1 from audit.lake_partitions_tested as tested
+            where tested.interface = '{{ relation.identifier }}'
+              and tested.batch_date = partitions.batch_date
+              and tested.partition_written_at = partitions.partition_written_at)
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+
+{#- on-run-end: record the partitions of every lake source whose tests all ran and passed in this run. -#}
+{% macro record_tested_lake_partitions(results) -%}
+    {%- if not execute or target.type != 'duckdb' or flags.WHICH not in ('build', 'test') -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set outcome = {} -%}
+    {%- for result in results if result.node.resource_type == 'test' -%}
+        {%- do outcome.update({result.node.unique_id: result.status}) -%}
+    {%- endfor -%}
+    {%- set statements = [] -%}
+    {%- for source in graph.sources.values() -%}
+        {%- set found = modules.re.search("read_parquet\(\s*'([^']+)'", source.relation_name or '') -%}
+        {%- set tests = [] -%}
+        {%- set passed = [] -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'test' and source.unique_id in node.depends_on.nodes -%}
+            {%- do tests.append(node.unique_id) -%}
+            {%- if outcome.get(node.unique_id) in ('pass', 'warn') -%}
+                {%- do passed.append(node.unique_id) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if found and tests and passed | length == tests | length -%}
+            {%- do statements.append(
+                "insert into audit.lake_partitions_tested "
+                ~ "select '" ~ source.identifier ~ "', partitions.batch_date, partitions.partition_written_at, now() "
+                ~ "from (" ~ vasmart.lake_partitions_of_files(found.group(1)) ~ ") as partitions "
+                ~ "where not exists (select 1 from audit.lake_partitions_tested as tested "
+                ~ "where tested.interface = '" ~ source.identifier ~ "' and tested.batch_date = partitions.batch_date "
+                ~ "and tested.partition_written_at = partitions.partition_written_at)") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if statements -%}
+        {%- do run_query("create table if not exists audit.lake_partitions_tested (interface varchar not null, "
+                         ~ "batch_date date not null, partition_written_at timestamp not null, tested_at timestamp not null)") -%}
+        {%- for statement in statements -%}
+            {%- do run_query(statement) -%}
+        {%- endfor -%}
+        {{ log("raw sources: tested partitions recorded for " ~ statements | length ~ " interfaces", info=false) }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}

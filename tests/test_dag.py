@@ -49,6 +49,7 @@ DESCRIBE = textwrap.dedent(
                 "upstream": sorted(t.upstream_task_ids), "downstream": sorted(t.downstream_task_ids),
                 "mapped": type(t).__name__.endswith("MappedOperator"),
                 "doc": bool(t.doc_md or getattr(getattr(t, "python_callable", None), "__doc__", None)),
+                "dbt_flags": list(getattr(t, "dbt_cmd_flags", None) or []),
             }
         if dag_id == "vasmart_nightly":
             d["batches"] = {}
@@ -177,6 +178,8 @@ def test_tasks_and_dependencies(nightly, manifest_home):
     # decision, and per model a task for its run and one for its tests, each downstream of the producer
     producer = "dbt_build.dbt_producer_watcher"
     assert tasks[producer]["upstream"] == ["decide_transforms"]
+    # the night's build leaves dbt's unit tests to `vasmart build` and the test suite
+    assert tasks[producer]["dbt_flags"][-2:] == ["--exclude-resource-type", "unit_test"]
     manifest = json.loads((manifest_home / "dbt" / "manifest" / "manifest.json").read_text())
     models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert {t.split(".")[1] for t in tasks if t.startswith("dbt_build.") and t.endswith(".run")} == models

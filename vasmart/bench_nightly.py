@@ -133,7 +133,7 @@ def _ingest(settings: Settings, landing: Path, batch: str) -> str:
 def _build(settings: Settings, landing: Path, batch: str) -> str:
     from vasmart.build import build
 
-    return build(settings).summary().split(";")[0]
+    return build(settings, nightly=True).summary().split(";")[0]  # as the nightly DAG builds
 
 
 def _quality(scope: str) -> Stage:

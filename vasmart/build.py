@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vasmart.config import Settings
-from vasmart.dbt_paths import ENGINES, PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
+from vasmart.dbt_paths import (
+    ENGINES,
+    NIGHTLY_BUILD_FLAGS,
+    PROFILES_DIR,
+    PROJECT_DIR,
+    engine_from_env,
+    manifest_path,
+)
 from vasmart.warehouse import WarehouseBusy, connect
 
 __all__ = ["ENGINES", "PROFILES_DIR", "PROJECT_DIR", "BuildError", "BuildResult", "build", "engine_from_env",
@@ -149,8 +156,10 @@ def _start_spark(settings: Settings) -> None:
 
 
 def build(settings: Settings, select: str | None = None, full_refresh: bool = False,
-          engine: str | None = None) -> BuildResult:
-    """Run `dbt build` (models, snapshots, seeds, tests) in-process on DuckDB or Spark; BuildError naming what failed."""
+          engine: str | None = None, nightly: bool = False) -> BuildResult:
+    """Run `dbt build` (models, snapshots, seeds, tests) in-process on DuckDB or Spark; BuildError naming what failed.
+
+    `nightly` builds as the nightly DAG does: without dbt's unit tests (NIGHTLY_BUILD_FLAGS)."""
     from dbt.cli.main import dbtRunner
 
     try:
@@ -173,6 +182,8 @@ def build(settings: Settings, select: str | None = None, full_refresh: bool = Fa
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    if nightly:
+        args += NIGHTLY_BUILD_FLAGS
     started = time.perf_counter()
     with _environ(dbt_env(settings)):
         try:

@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from vasmart.config import Settings
-from vasmart.dbt_paths import PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
+from vasmart.dbt_paths import NIGHTLY_BUILD_FLAGS, PROFILES_DIR, PROJECT_DIR, engine_from_env, manifest_path
 
 GROUP_ID = "dbt_build"
 PRODUCER_SUFFIX = "dbt_producer_watcher"
-NIGHTLY_BUILD_FLAGS = ["--exclude-resource-type", "unit_test"]
 
 
 def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] | None = None) -> Any:
@@ -53,8 +52,6 @@ def dbt_task_group(settings: Settings, pool: str, default_args: dict[str, Any] |
         default_args=default_args or {},
     )
     producer = next(t for tid, t in group.children.items() if tid.endswith(PRODUCER_SUFFIX))
-    # dbt's unit tests check the models' logic on fixed rows, not the night's data: they run in `vasmart build`
-    # and in the test suite, not every night (dbt's guidance for production builds)
     producer.dbt_cmd_flags = [*(producer.dbt_cmd_flags or []), *NIGHTLY_BUILD_FLAGS]
     for task_id, task in group.children.items():
         if task is producer or task_id.endswith(PRODUCER_SUFFIX + "_done"):

@@ -317,7 +317,6 @@ def orders(landing) -> pd.DataFrame:
     return df
 
 
-
 # Modules with the longest set-ups and tests, started first. `make test` runs pytest-xdist with
 # `--dist loadscope --no-loadscope-reorder`: a module's tests stay on one worker (its module fixtures are
 # made once) and modules are handed out in this order, so no worker ends the session alone with a long one.

@@ -27,16 +27,23 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set query -%}
-        select strftime(partitions.batch_date, '%Y%m%d')
-        from ({{ vasmart.lake_partitions(relation) }}) as partitions
-        where not exists (
-            select 1 from audit.lake_partitions_tested as tested
-            where tested.interface = '{{ relation.identifier }}'
-              and tested.batch_date = partitions.batch_date
-              and tested.partition_written_at = partitions.partition_written_at)
+        select strftime(batch_date, '%Y%m%d')
+        from ({{ vasmart.lake_partitions_untested(relation.identifier, vasmart.lake_partitions(relation)) }})
         order by 1
     {%- endset -%}
     {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+
+{#- The rows of `partitions` (lake_partitions' columns) of the interface that the ledger does not hold. -#}
+{% macro lake_partitions_untested(interface, partitions) -%}
+    select partitions.batch_date, partitions.partition_written_at
+    from ({{ partitions }}) as partitions
+    where not exists (
+        select 1 from audit.lake_partitions_tested as tested
+        where tested.interface = '{{ interface }}'
+          and tested.batch_date = partitions.batch_date
+          and tested.partition_written_at = partitions.partition_written_at)
 {%- endmacro %}
 
 
@@ -62,12 +69,10 @@
         {%- endfor -%}
         {%- if found and tests and passed | length == tests | length -%}
             {%- do statements.append(
-                "insert into audit.lake_partitions_tested "
-                ~ "select '" ~ source.identifier ~ "', partitions.batch_date, partitions.partition_written_at, now() "
-                ~ "from (" ~ vasmart.lake_partitions_of_files(found.group(1)) ~ ") as partitions "
-                ~ "where not exists (select 1 from audit.lake_partitions_tested as tested "
-                ~ "where tested.interface = '" ~ source.identifier ~ "' and tested.batch_date = partitions.batch_date "
-                ~ "and tested.partition_written_at = partitions.partition_written_at)") -%}
+                "insert into audit.lake_partitions_tested select '" ~ source.identifier ~ "', batch_date, "
+                ~ "partition_written_at, now() from ("
+                ~ vasmart.lake_partitions_untested(source.identifier, vasmart.lake_partitions_of_files(found.group(1)))
+                ~ ")") -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if statements -%}

@@ -175,8 +175,7 @@ def test_marts_are_public_under_contract_and_documented(built):
     for mart in MARTS:
         node = built.manifest["nodes"][f"model.vasmart.{mart}"]
         assert node["access"] == "public" and node["config"]["contract"]["enforced"] is True, mart
-        expected = "incremental" if mart == "fct_imei_quality" else "table"  # the IMEI feed's quality: by batch
-        assert node["config"]["materialized"] == expected and node["schema"] == "marts", mart
+        assert node["config"]["materialized"] == "table" and node["schema"] == "marts", mart
         assert node["description"].strip(), mart
         assert list(node["columns"]) == [c for c, _ in built.columns[mart]], mart
         assert all(c["description"].strip() and c["data_type"] for c in node["columns"].values()), mart

@@ -77,7 +77,8 @@ label_months as (
     month_ends.next_month_start_date,
     month_ends.is_next_month_delivered,
     case
-      when this_month.inputs_written_at is not null
+      when
+        this_month.inputs_written_at is not null
         and (not month_ends.is_next_month_delivered or next_month.inputs_written_at is not null)
         then {{ dbt.hash(dbt.concat([
           "cast(this_month.inputs_written_at as " ~ dbt.type_string() ~ ")",

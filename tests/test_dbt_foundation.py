@@ -278,8 +278,9 @@ def test_pseudonym_udf_directly():
     from vasmart import dbt_plugin
 
     con = duckdb.connect()
-    values = ["13800000000", "490154203237518", "张三", None]
-    for key in (TEST_KEY, OTHER_KEY):
+    values = ["13800000000", "490154203237518", "张三", "", None, "13800000000"]
+    # short keys, a key of exactly one SHA-256 block and a longer one (which HMAC hashes first)
+    for key in (TEST_KEY, OTHER_KEY, "k" * 64, "钥匙" * 40):
         dbt_plugin.register(con, key.encode())
         got = [r[0] for r in con.execute("select vasmart_pseudonym(v) from unnest(?) as t(v)", [values]).fetchall()]
         assert got == [None if v is None else hmac.new(key.encode(), v.encode(), hashlib.sha256).hexdigest()

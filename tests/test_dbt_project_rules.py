@@ -19,7 +19,7 @@ NAMING_EXCEPTIONS = {"customer_view": "the wide targeting table is named as the 
 SOURCE_READ_EXCEPTIONS = {  # incremental per-batch aggregates read only the files of new or rewritten partitions,
     # a filter on the file list that a staging view cannot pass down to the Parquet scan
     "int_vas_deliveries_aggregated_by_batch", "int_voice_cdrs_aggregated_by_batch",
-    "int_sms_vas_requests_aggregated_by_batch", "int_lake_partitions_listed",
+    "int_sms_vas_requests_aggregated_by_batch", "int_imei_observations_measured_by_batch", "int_lake_partitions_listed",
     "int_campaign_lists",  # the written-back lists: the warehouse's own tables, read by this one model
 }
 PRIMARY_KEY_TESTS = {"unique", "unique_combination_of_columns"}

@@ -3,8 +3,9 @@
 Pseudonym = HMAC-SHA256 with the key in `VASMART_PSEUDONYM_KEY` (its UTF-8 bytes) over the value's UTF-8
 bytes, as 64 lowercase hex digits; NULL stays NULL. The key is read from the environment when dbt opens its
 connection and lives only in this process's memory (a closure): no SQL text carries it, so dbt's manifest,
-compiled SQL, logs and run results cannot either. A SQL macro over DuckDB's sha256 would be faster but
-would put key-derived pads in the macro text, readable through `duckdb_functions()` by any model.
+compiled SQL, logs and run results cannot either. A SQL macro over DuckDB's sha256 would put key-derived
+pads in the macro text, readable through `duckdb_functions()` by any model (and it is not faster: DuckDB's
+sha256 costs more per value than two copied hashlib states).
 
 dbt models call it through the `pseudonym(expr)` macro (`dbt_project/macros/pseudonym.sql`). The function
 exists only on dbt's connection: a model that calls it must be a table (a view would fail for every other
@@ -16,6 +17,7 @@ reader of the warehouse). Enabled in `dbt_project/profiles.yml`:
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Callable
@@ -53,8 +55,8 @@ def make_udf(key: bytes | None) -> Callable[[pa.Array | pa.ChunkedArray], pa.Arr
                                       "process that runs dbt")
         return missing
 
+    hash_one = _keyed_hasher(key)
     cache: dict[bytes, str] = {}
-    digest = hmac.digest
 
     def udf(values: pa.Array | pa.ChunkedArray) -> pa.Array:
         if isinstance(values, pa.ChunkedArray):
@@ -68,7 +70,7 @@ def make_udf(key: bytes | None) -> Callable[[pa.Array | pa.ChunkedArray], pa.Arr
                 continue
             hashed = get(raw)
             if hashed is None:
-                hashed = digest(key, raw, "sha256").hex()
+                hashed = hash_one(raw)
                 if len(cache) >= CACHE_ENTRIES:
                     cache.clear()
                 cache[raw] = hashed
@@ -76,6 +78,27 @@ def make_udf(key: bytes | None) -> Callable[[pa.Array | pa.ChunkedArray], pa.Arr
         return pa.array(out, type=pa.string())
 
     return udf
+
+
+def _keyed_hasher(key: bytes) -> Callable[[bytes], str]:
+    """HMAC-SHA256 of one value as hex, equal to `pseudonym`, with the key's two padded blocks hashed once.
+
+    hmac.digest sets up both pads on every call; copying the two prepared SHA-256 states instead halves the
+    time per value, which is what a table of millions of events spends in the UDF.
+    """
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner_copy = hashlib.sha256(bytes(b ^ 0x36 for b in padded)).copy
+    outer_copy = hashlib.sha256(bytes(b ^ 0x5C for b in padded)).copy
+
+    def hash_one(raw: bytes) -> str:
+        inner = inner_copy()
+        inner.update(raw)
+        outer = outer_copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    return hash_one
 
 
 def register(conn: duckdb.DuckDBPyConnection, key: bytes | None = None) -> None:

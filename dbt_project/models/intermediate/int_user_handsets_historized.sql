@@ -2,11 +2,12 @@
     The handset each user used over time (SCD2): one row per run of observations of the same IMEI.
 
     IMEI_OBS delivers (MSISDN, IMEI) pairs per batch with the pair's first and last sighting in the batch's
-    period. Each observation is attributed to the user who held the MSISDN at its last sighting (numbers are
-    recycled), then the user's observations in time order are cut into islands wherever the IMEI changes.
-    valid_from is the island's first sighting; valid_to the next handset's first sighting (NULL for the
-    current one). last_seen_at and event_count let marts judge stability (换机 is "stable" when the new
-    handset is used 7+ consecutive days). Rebuilt from all batches each run.
+    period. int_imei_observations_versioned attributes each observation to the user who held the MSISDN at
+    its last sighting (numbers are recycled) and cuts the user's observations in time order into islands
+    wherever the IMEI changes; this model keeps one row per island. valid_from is the island's first
+    sighting; valid_to the next handset's first sighting (NULL for the current one). last_seen_at and
+    event_count let marts judge stability (换机 is "stable" when the new handset is used 7+ consecutive
+    days). Rebuilt from all batches each run.
 
     No raw personal identifiers: the handset is given by its TAC (the model) and the IMEI's keyed pseudonym.
     A table, because it calls pseudonym().
@@ -17,57 +18,7 @@ with
 
 observations as (
 
-  select * from {{ ref('stg_dm__imei_observations') }}
-
-),
-
-assignments as (
-
-  select * from {{ ref('int_msisdn_assignments_historized') }}
-
-),
-
-attributed as (
-
-  select
-    assignments.user_id,
-    observations.imei,
-    observations.tac,
-    observations.first_seen_at,
-    observations.last_seen_at,
-    observations.event_count
-
-  from observations
-  inner join assignments
-    on
-      observations.msisdn = assignments.msisdn
-      and observations.last_seen_at >= assignments.valid_from
-      and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
-
-),
-
-flagged as (
-
-  select
-    *,
-    case
-      when (lag(imei) over (partition by user_id order by first_seen_at, last_seen_at, imei) is distinct from imei) then 1 else 0
-    end as starts_version
-
-  from attributed
-
-),
-
-numbered as (
-
-  select
-    *,
-    cast(sum(starts_version) over (
-      partition by user_id order by first_seen_at, last_seen_at, imei
-      rows between unbounded preceding and current row
-    ) as integer) as version_number
-
-  from flagged
+  select * from {{ ref('int_imei_observations_versioned') }}
 
 ),
 
@@ -83,7 +34,7 @@ versions as (
     cast(sum(event_count) as bigint) as event_count,
     count(*) as observation_count
 
-  from numbered
+  from observations
   group by user_id, version_number
 
 ),

@@ -11,16 +11,33 @@
 
     The mart fct_content_labels publishes this under the user's pseudonym.
 
-    A table, not a view: eight rows per user and month, read by the mart and by every test on this model,
-    which would otherwise each compute it again.
+    Incremental by population month (delete+insert on population_month): a month's labels depend only on
+    months M and M+1 and on the catalogue's categories, so a run rebuilds only the months whose
+    inputs_fingerprint changed: M's raw-zone partitions (int_customer_months.inputs_written_at), M+1's once
+    its month-end batch is delivered (until then the counts are NULL whatever M+1's daily batches hold), and
+    the catalogue's service -> category mapping. A new daily batch rebuilds nothing; a month-end batch
+    rebuilds the month it closes and the one before; a redelivered batch rebuilds the months it feeds.
+    Where partition times are unknown the fingerprint is NULL and every month is rebuilt.
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
+    unique_key='population_month',
+    partition_by=(['population_month'] if target.type == 'spark' else none),
+    on_schema_change='fail'
+) }}
 
 with
 
 month_ends as (
 
   select * from {{ ref('int_label_month_ends') }}
+
+),
+
+customer_months as (
+
+  select * from {{ ref('int_customer_months') }}
 
 ),
 
@@ -42,6 +59,71 @@ vas_usage as (
 
 ),
 
+catalogue as (
+
+  select
+    {{ dbt.hash(dbt.listagg(
+        "service_code || '=' || coalesce(content_category, '')", "','", "order by service_code"
+    )) }} as catalogue_fingerprint
+
+  from services
+
+),
+
+label_months as (
+
+  select
+    month_ends.month_start_date,
+    month_ends.next_month_start_date,
+    month_ends.is_next_month_delivered,
+    case
+      when
+        this_month.inputs_written_at is not null
+        and (not month_ends.is_next_month_delivered or next_month.inputs_written_at is not null)
+        then {{ dbt.hash(dbt.concat([
+          "cast(this_month.inputs_written_at as " ~ dbt.type_string() ~ ")",
+          "'|'",
+          "case when month_ends.is_next_month_delivered then cast(next_month.inputs_written_at as "
+            ~ dbt.type_string() ~ ") else 'open' end",
+          "'|'",
+          "catalogue.catalogue_fingerprint"
+        ])) }}
+    end as inputs_fingerprint
+
+  from month_ends
+  cross join catalogue
+  left join customer_months as this_month
+    on month_ends.month_start_date = this_month.month_start_date
+  left join customer_months as next_month
+    on month_ends.next_month_start_date = next_month.month_start_date
+
+),
+
+{% if is_incremental() %}
+built as (
+
+  select distinct
+    population_month,
+    inputs_fingerprint
+  from {{ this }}
+
+),
+{% endif %}
+
+months_to_build as (
+
+  select label_months.*
+  from label_months
+  {% if is_incremental() %}
+    left join built
+      on
+        label_months.month_start_date = built.population_month
+        and label_months.inputs_fingerprint = built.inputs_fingerprint
+    where built.population_month is null
+  {% endif %}
+
+),
+
 usage_months as (
 
   select
@@ -51,6 +133,11 @@ usage_months as (
     cast({{ yyyymm_to_date('stat_month') }} as date) as usage_month
 
   from vas_usage
+  where cast({{ yyyymm_to_date('stat_month') }} as date) in (
+    select month_start_date from months_to_build
+    union all
+    select next_month_start_date from months_to_build
+  )
 
 ),
 
@@ -123,13 +210,14 @@ grid as (
   select
     population.user_id,
     population.month_start_date,
-    month_ends.next_month_start_date,
-    month_ends.is_next_month_delivered,
+    months_to_build.next_month_start_date,
+    months_to_build.is_next_month_delivered,
+    months_to_build.inputs_fingerprint,
     categories.content_category
 
   from population
-  inner join month_ends
-    on population.month_start_date = month_ends.month_start_date
+  inner join months_to_build
+    on population.month_start_date = months_to_build.month_start_date
   cross join categories
 
 ),
@@ -159,7 +247,10 @@ final as (
 
     ---------- booleans
     grid.is_next_month_delivered as is_outcome_month_delivered,
-    coalesce(grid.is_next_month_delivered and total_use.use_count > 0, false) as is_label_observable
+    coalesce(grid.is_next_month_delivered and total_use.use_count > 0, false) as is_label_observable,
+
+    ---------- lineage
+    grid.inputs_fingerprint
 
   from grid
   left join category_use

@@ -1,25 +1,14 @@
 {#-
     IMEI data quality per IMEI_OBS batch (history batches cover a month, daily batches a day or a few).
     See fct_imei_quality.yml for the measures. No MSISDN or IMEI leaves this model: only counts and shares.
+    The observations are measured per batch, as each batch arrives, by int_imei_observations_measured_by_batch.
 -#}
 
 with
 
-observations as (
+measured as (
 
-  select * from {{ ref('stg_dm__imei_observations') }}
-
-),
-
-assignments as (
-
-  select * from {{ ref('int_msisdn_assignments_historized') }}
-
-),
-
-tacs as (
-
-  select * from {{ ref('stg_dm__tacs') }}
+  select * from {{ ref('int_imei_observations_measured_by_batch') }}
 
 ),
 
@@ -29,106 +18,16 @@ rejects as (
 
 ),
 
-matched as (
-
-  -- observations attributable to the subscriber holding the MSISDN at the last sighting
-  select distinct
-    observations.source_file_name,
-    observations.source_line_number
-
-  from observations
-  inner join assignments
-    on
-      observations.msisdn = assignments.msisdn
-      and observations.last_seen_at >= assignments.valid_from
-      and {{ before_valid_to('observations.last_seen_at', 'assignments.valid_to') }}
-
-),
-
-batch_tacs as (
-
-  select distinct
-    batch_date,
-    tac
-  from observations
-
-),
-
-tacs_as_of_batch as (
-
-  -- the TAC's description in the latest REF_TAC snapshot delivered up to the observation's batch
-  select
-    batch_tacs.batch_date,
-    batch_tacs.tac,
-    tacs.has_mms,
-    tacs.has_wap,
-    tacs.max_rat,
-    row_number() over (
-      partition by batch_tacs.batch_date, batch_tacs.tac order by tacs.batch_date desc
-    ) as recency
-
-  from batch_tacs
-  inner join tacs
-    on
-      batch_tacs.tac = tacs.tac
-      and batch_tacs.batch_date >= tacs.batch_date
-
-),
-
-checked as (
-
-  select
-    observations.batch_date,
-    observations.imei,
-    observations.first_seen_at,
-    observations.imeisv is not null as is_imeisv,
-    matched.source_line_number is not null as is_matched,
-    tacs_as_of_batch.tac is not null as is_tac_known,
-    tacs_as_of_batch.has_mms,
-    tacs_as_of_batch.has_wap,
-    tacs_as_of_batch.max_rat
-
-  from observations
-  left join matched
-    on
-      observations.source_file_name = matched.source_file_name
-      and observations.source_line_number = matched.source_line_number
-  left join tacs_as_of_batch
-    on
-      observations.batch_date = tacs_as_of_batch.batch_date
-      and observations.tac = tacs_as_of_batch.tac
-      and tacs_as_of_batch.recency = 1
-
-),
-
 observation_counts as (
 
   select
     batch_date,
-    min(cast(first_seen_at as date)) as first_seen_date,
-    count(*) as observation_count,
-    sum(case when is_matched then 1 else 0 end) as matched_observation_count,
-    sum(case when is_imeisv then 1 else 0 end) as imeisv_observation_count,
-    sum(case when not is_tac_known then 1 else 0 end) as unknown_tac_observation_count
-
-  from checked
-  group by batch_date
-
-),
-
-handsets as (
-
-  -- each handset (IMEI) active in the batch once, with its model's capabilities when the TAC is known
-  select
-    batch_date,
-    imei,
-    max(case when is_tac_known then 1 else 0 end) as is_tac_known,
-    max(case when has_mms then 1 else 0 end) as has_mms,
-    max(case when has_wap then 1 else 0 end) as has_wap,
-    max(max_rat) as max_rat
-
-  from checked
-  group by batch_date, imei
+    first_seen_date,
+    observation_count,
+    matched_observation_count,
+    imeisv_observation_count,
+    unknown_tac_observation_count
+  from measured
 
 ),
 
@@ -136,16 +35,14 @@ handset_mix as (
 
   select
     batch_date,
-    count(*) as active_handset_count,
-    sum(is_tac_known) as known_tac_handset_count,
-    sum(case when is_tac_known = 1 then has_mms else 0 end) as mms_handset_count,
-    sum(case when is_tac_known = 1 then has_wap else 0 end) as wap_handset_count,
-    sum(case when max_rat = '2G' then 1 else 0 end) as rat_2g_handset_count,
-    sum(case when max_rat = '3G' then 1 else 0 end) as rat_3g_handset_count,
-    sum(case when max_rat = '4G' then 1 else 0 end) as rat_4g_handset_count
-
-  from handsets
-  group by batch_date
+    active_handset_count,
+    known_tac_handset_count,
+    mms_handset_count,
+    wap_handset_count,
+    rat_2g_handset_count,
+    rat_3g_handset_count,
+    rat_4g_handset_count
+  from measured
 
 ),
 

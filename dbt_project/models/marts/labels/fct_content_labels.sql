@@ -2,13 +2,48 @@
     Content-preference labels (spec section 6), published: one row per user, month M and content category,
     the user identified by the keyed pseudonym of user_id. The definition lives in int_content_labels.
     A table, because it may call pseudonym() (see with_user_pseudonyms).
+
+    Incremental by population month like int_content_labels: a run copies the months whose
+    inputs_fingerprint there differs from the one here (delete+insert on population_month), and every month
+    when the stored pseudonyms are not those of the current key.
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
+    unique_key='population_month',
+    partition_by=(['population_month'] if target.type == 'spark' else none),
+    on_schema_change='fail'
+) }}
 
 with
 
+{% if is_incremental() %}
+built as (
+
+  select distinct
+    population_month,
+    inputs_fingerprint
+  from {{ this }}
+  where exists (
+    -- pseudonyms of another key: nothing counts as built
+    select 1 from {{ ref('int_users_pseudonymized') }} as pseudonymized
+    where pseudonymized.user_pseudonym = (select user_pseudonym from {{ this }} limit 1)
+  )
+
+),
+{% endif %}
+
 labels as (
 
-  select * from {{ ref('int_content_labels') }}
+  select labels.*
+  from {{ ref('int_content_labels') }} as labels
+  {% if is_incremental() %}
+    left join built
+      on
+        labels.population_month = built.population_month
+        and labels.inputs_fingerprint = built.inputs_fingerprint
+    where built.population_month is null
+  {% endif %}
 
 ),
 
@@ -40,7 +75,10 @@ final as (
 
     ---------- booleans
     is_outcome_month_delivered,
-    is_label_observable
+    is_label_observable,
+
+    ---------- lineage
+    inputs_fingerprint
 
   from labels_pseudonymized
 

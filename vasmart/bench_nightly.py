@@ -257,7 +257,8 @@ def _cpu_seconds() -> float:
 
 def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: int = 7,
                       scratch: Path | None = None, log: Callable[[str], None] = print,
-                      history_months: int | None = None, train: bool = True) -> NightlyBenchReport:
+                      history_months: int | None = None, train: bool = True,
+                      models: Path | None = None) -> NightlyBenchReport:
     """Generate history + one daily batch, load the history, then time the night of the daily batch.
 
     `history_months` loads only the newest that many history batches (all by default); `train=False` leaves
@@ -301,6 +302,8 @@ def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: in
     started = time.perf_counter()
     _build(bench, landing, batch)
     setup["build history"] = time.perf_counter() - started
+    if models is not None:
+        shutil.copytree(models, home / "models")
     rows = sum(e.record_count for item in scan_batch(landing, batch).values() if item.control
                for e in read_control_file(item.control))
 
@@ -324,6 +327,8 @@ def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: in
     report = NightlyBenchReport(users, batch, rows, setup, stages, floor, pandas_seconds, duck_seconds,
                                 duck_in_build, len(by_duckdb), _agree(by_pandas, by_duckdb))
     report.notes.append(f"History: {len(histories)} monthly batches loaded ({histories[0]} to {histories[-1]}).")
+    if models is not None:
+        report.notes.append(f"Scored with the model registry copied from {models}.")
     report.notes.append(f"Machine load (5-minute average) before the night {load_before:.1f}, after it "
                         f"{os.getloadavg()[1]:.1f}, on {os.cpu_count()} cores: wall time above CPU time / cores "
                         "is waiting for the CPU.")

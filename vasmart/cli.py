@@ -192,6 +192,8 @@ def bench_nightly(
                                                       "history).")] = None,
     history_months: Annotated[int | None, typer.Option(min=1, help="Load only the newest N history batches.")] = None,
     train: Annotated[bool, typer.Option(help="Run the monthly training the first night after a month end.")] = True,
+    models: Annotated[Path | None, typer.Option(help="A model registry (a home's models/ directory) to copy in "
+                                                     "before the night, so that it scores.")] = None,
 ) -> None:
     """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
     from vasmart.bench_nightly import run_nightly_bench
@@ -201,7 +203,7 @@ def bench_nightly(
         os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
     report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
                                log=lambda line: Console(stderr=True).print(line), history_months=history_months,
-                               train=train)
+                               train=train, models=models)
     Console().print(report.markdown())
 
 

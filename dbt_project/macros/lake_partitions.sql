@@ -44,6 +44,27 @@
 
 
 {#-
+    lake_batches_to_build(relation): the partitions (batch_date, partition_written_at) of a lake source that an
+    incremental model keyed by batch_date has to (re)build: on a full build all of them; on an incremental run
+    those whose batch is new, or whose partition was written again since the model's rows of that batch were
+    built (the model keeps partition_written_at as lineage). Delete+insert on batch_date then replaces exactly
+    those batches.
+-#}
+{% macro lake_batches_to_build(relation) -%}
+    select
+        partitions.batch_date,
+        partitions.partition_written_at
+    from ({{ lake_partitions(relation) }}) as partitions
+    {%- if is_incremental() %}
+    left join (select distinct batch_date, partition_written_at from {{ this }}) as built
+        on partitions.batch_date = built.batch_date
+        and partitions.partition_written_at = built.partition_written_at
+    where built.batch_date is null
+    {%- endif %}
+{%- endmacro %}
+
+
+{#-
     lake_batch_file_filter(column, relation): a predicate on a staging model's source_file_name that keeps only
     the files of the batches an incremental run has to aggregate (the same choice as lake_partitions against
     the model's rows). Data files are named <INTERFACE>_<YYYYMMDD>_<NNN>.dat.gz after their batch (interface
@@ -64,12 +85,8 @@
         1 = 1
     {%- else -%}
         {%- set query -%}
-            select distinct strftime(partitions.batch_date, '%Y%m%d') as batch
-            from ({{ lake_partitions(relation) }}) as partitions
-            left join (select distinct batch_date, partition_written_at from {{ this }}) as built
-                on partitions.batch_date = built.batch_date
-                and partitions.partition_written_at = built.partition_written_at
-            where built.batch_date is null
+            select distinct strftime(batches.batch_date, '%Y%m%d') as batch
+            from ({{ lake_batches_to_build(relation) }}) as batches
             order by 1
         {%- endset -%}
         {%- set batches = run_query(query).columns[0].values() -%}

@@ -18,12 +18,6 @@
 
 with
 
-partitions as (
-
-  {{ lake_partitions(source('vgop', 'vas_delivery')) }}
-
-),
-
 deliveries as (
 
   select * from {{ ref('stg_vgop__deliveries') }}
@@ -43,26 +37,9 @@ assignments as (
 
 ),
 
-{% if is_incremental() %}
-built as (
-
-    select distinct batch_date, partition_written_at from {{ this }}
-
-),
-{% endif %}
-
 batches as (
 
-  select
-    partitions.batch_date,
-    partitions.partition_written_at
-  from partitions
-  {% if is_incremental() %}
-    left join built
-        on partitions.batch_date = built.batch_date
-        and partitions.partition_written_at = built.partition_written_at
-    where built.batch_date is null
-    {% endif %}
+  {{ lake_batches_to_build(source('vgop', 'vas_delivery')) }}
 
 ),
 

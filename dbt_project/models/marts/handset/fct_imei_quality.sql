@@ -1,13 +1,57 @@
 {#-
     IMEI data quality per IMEI_OBS batch (history batches cover a month, daily batches a day or a few).
     See fct_imei_quality.yml for the measures. No MSISDN or IMEI leaves this model: only counts and shares.
+
+    Incremental per batch (delete+insert on batch_date), as the per-batch aggregates are: a run measures the
+    batches whose IMEI_OBS partition is new or was written again (lake_batches_to_build), and the batches
+    whose records were all rejected (no partition; counts only, so measured again on every run). A batch's
+    user match rate is the one its attribution gave when it was measured. `vasmart build --full-refresh`
+    measures every batch again.
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
+    unique_key='batch_date',
+    partition_by=(['batch_date'] if target.type == 'spark' else none),
+    on_schema_change='fail'
+) }}
 
 with
+
+partitions as (
+
+  {{ lake_partitions(source('dm', 'imei_obs')) }}
+
+),
+
+rejects as (
+
+  select * from {{ ref('int_handset_imei_rejects_counted') }}
+
+),
+
+batches as (
+
+  {{ lake_batches_to_build(source('dm', 'imei_obs')) }}
+
+  union all
+
+  select distinct
+    rejects.batch_date,
+    cast(null as {{ dbt.type_timestamp() }}) as partition_written_at
+  from rejects
+  left join partitions
+    on rejects.batch_date = partitions.batch_date
+  where partitions.batch_date is null
+
+),
 
 observations as (
 
   select * from {{ ref('stg_dm__imei_observations') }}
+  where
+    {{ lake_batch_file_filter('source_file_name', source('dm', 'imei_obs')) }}
+    and batch_date in (select batch_date from batches)
 
 ),
 
@@ -20,12 +64,6 @@ assignments as (
 tacs as (
 
   select * from {{ ref('stg_dm__tacs') }}
-
-),
-
-rejects as (
-
-  select * from {{ ref('int_handset_imei_rejects_counted') }}
 
 ),
 
@@ -157,11 +195,12 @@ reject_counts as (
     sum(case when reject_reason = 'imei:imei' then rejected_record_count else 0 end) as invalid_imei_count
 
   from rejects
+  where batch_date in (select batch_date from batches)
   group by batch_date
 
 ),
 
-batches as (
+measured as (
 
   select batch_date from observation_counts
   union
@@ -173,7 +212,7 @@ final as (
 
   select
     ---------- batch
-    batches.batch_date,
+    measured.batch_date,
     observation_counts.first_seen_date,
 
     ---------- records
@@ -209,15 +248,20 @@ final as (
     cast(handset_mix.rat_3g_handset_count as double)
     / nullif(handset_mix.known_tac_handset_count, 0) as rat_3g_handset_share,
     cast(handset_mix.rat_4g_handset_count as double)
-    / nullif(handset_mix.known_tac_handset_count, 0) as rat_4g_handset_share
+    / nullif(handset_mix.known_tac_handset_count, 0) as rat_4g_handset_share,
 
-  from batches
+    ---------- lineage
+    batches.partition_written_at
+
+  from measured
+  inner join batches
+    on measured.batch_date = batches.batch_date
   left join observation_counts
-    on batches.batch_date = observation_counts.batch_date
+    on measured.batch_date = observation_counts.batch_date
   left join reject_counts
-    on batches.batch_date = reject_counts.batch_date
+    on measured.batch_date = reject_counts.batch_date
   left join handset_mix
-    on batches.batch_date = handset_mix.batch_date
+    on measured.batch_date = handset_mix.batch_date
 
 )
 

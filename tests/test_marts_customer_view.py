@@ -249,6 +249,38 @@ def test_history_months_take_bass_usage(view):
     assert (merged["voice_minutes"] - merged["voice_seconds"] / 60).abs().max() < 1e-9
 
 
+def test_billing_group_is_the_months_bill(view):
+    """The billing group against BOSS_BILL read from the raw zone: the month's own bill (the latest batch's row of
+    a bill month), the paid share, and the arrears months among the month and the two calendar months before."""
+    home = view.home.home
+    bills = view.frame(f"""
+        with latest as (
+            select user_id, strptime(bill_month || '01', '%Y%m%d')::date as month_start_date,
+                   billed_fen, paid_fen, balance_fen, arrears_fen, overdue_days,
+                   row_number() over (partition by user_id, bill_month order by batch_date desc) as recency
+            from {_raw(home, 'BOSS_BILL')})
+        select l.*, (select count(*) from latest p
+                     where p.recency = 1 and p.user_id = l.user_id and p.arrears_fen > 0
+                       and p.month_start_date between l.month_start_date - interval 2 month
+                                                  and l.month_start_date) as arrears_months_3m
+        from latest l where recency = 1""")
+    bills["user_pseudonym"] = view.pseudonyms(bills["user_id"])
+    bills["month_start_date"] = pd.to_datetime(bills["month_start_date"])
+    cv = view.marts["customer_view"]
+    merged = cv.merge(bills, on=["user_pseudonym", "month_start_date"], how="left", suffixes=("", "_raw"),
+                      indicator=True)
+    assert (merged["has_bill"] == (merged["_merge"] == "both")).all()
+    billed = merged[merged["has_bill"]]
+    assert len(billed) > 0.9 * (cv["is_month_complete"]).sum()  # almost every listed user of a closed month
+    assert not cv.loc[~cv["is_month_complete"], "has_bill"].any()  # the month in progress has no bill yet
+    for column in ("billed_fen", "paid_fen", "balance_fen", "arrears_fen", "overdue_days", "arrears_months_3m"):
+        assert (billed[column].astype("int64") == billed[f"{column}_raw"].astype("int64")).all(), column
+    assert merged.loc[~merged["has_bill"], ["billed_fen", "arrears_fen", "overdue_days"]].isna().all().all()
+    share = billed["paid_fen_raw"] / billed["billed_fen_raw"].where(billed["billed_fen_raw"] > 0)
+    assert np.allclose(billed["bill_paid_share"], share, equal_nan=True)
+    assert billed["arrears_months_3m"].max() == 3 and (billed["arrears_fen"] > 0).any()
+
+
 def _current_month_cdrs(view: View) -> pd.DataFrame:
     """Per user of the month in progress: the CDR totals with BASS_USAGE's definitions, from the raw zone."""
     home = view.home.home

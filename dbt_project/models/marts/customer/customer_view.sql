@@ -2,7 +2,7 @@
     The customer view (客户视图), published: one row per subscriber and month, the user's attributes as of the
     END of the month, for every user whose status at that month end is known (listed in the month's as-of
     BOSS_USER snapshot). Four attribute groups — basic, voice, handset, data services — with the month's values,
-    3-month averages and trends. Months without an active subscription (cancelled before the month began, still
+    3-month averages and trends, and the month's bill (charges, payments, arrears, days overdue). Months without an active subscription (cancelled before the month began, still
     listed) have NULL usage; the VAS held at month end and the month's orders and cancels count for every row.
     The month in progress is there with is_month_complete false, its usage to as_of_date. Users by keyed
     pseudonym only. Incremental by month like fct_subscriber_month.
@@ -48,6 +48,12 @@ trended as (
 holdings as (
 
   select * from {{ ref('int_vas_holdings_at_month_end') }}
+
+),
+
+bills as (
+
+  select * from {{ ref('int_bills_summarized') }}
 
 ),
 
@@ -130,6 +136,16 @@ final as (
     measured.vas_delivery_failed_count,
     measured.vas_delivery_terminal_failed_count,
 
+    ---------- billing (the month's BOSS_BILL; NULL until the month-end batch delivers it)
+    bills.user_id is not null as has_bill,
+    bills.billed_fen,
+    bills.paid_fen,
+    bills.balance_fen,
+    bills.arrears_fen,
+    bills.overdue_days,
+    bills.bill_paid_share,
+    bills.arrears_months_3m,
+
     ---------- 3-month averages and trends
     {% for measure in trended -%}
       trended.{{ measure }}_3m_avg,
@@ -156,6 +172,10 @@ final as (
     on
       subscribers.user_id = holdings.user_id
       and subscribers.month_start_date = holdings.month_start_date
+  left join bills
+    on
+      subscribers.user_id = bills.user_id
+      and subscribers.month_start_date = bills.month_start_date
 
 )
 

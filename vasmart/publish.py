@@ -41,8 +41,8 @@ MSISDN_RE = _LEFT + r"1[0-9]{10}" + _RIGHT
 IMEI_RE = _LEFT + r"[0-9]{15,16}" + _RIGHT
 HEX_TOKEN_RE = r"[0-9A-Fa-f]{32,}"
 # Both shapes need 11 digits in a row once the hex tokens are blanked out, and blanking only puts spaces
-# where there were hex characters: a text without 11 digits in a row is of neither shape, so the cheap test
-# below may skip the full one without changing any verdict.
+# where there were hex characters: a text without 11 digits in a row is of neither shape and may skip the
+# full test (the blanking and both shapes) without changing any verdict.
 DIGIT_RUN_RE = r"[0-9]{11}"
 
 

@@ -12,7 +12,9 @@ answers queries and refuses writes and file access. Tests that change a warehous
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -26,7 +28,7 @@ from filelock import FileLock
 from vasmart_cli import run_vasmart
 
 from vasmart.config import Settings
-from vasmart.publish import PublishError, publish, scan_personal_numbers
+from vasmart.publish import PublishError, publish, scan_personal_numbers, shaped_filter
 
 KEY = "vasmart-publish-test-key-71c2e0"
 GENERATE = ["--users", "600", "--months", "3", "--days", "2", "--end-date", "20260602", "--seed", "5"]
@@ -199,6 +201,89 @@ def test_the_scanner_finds_numbers_alone_and_inside_text_and_nothing_else():
         assert found == [("t", "a", "MSISDN", 2), ("t", "b", "IMEI", 1)]
         assert scan_personal_numbers(con, "s", ["t"], all_types=True) == found
 
+
+
+def _scanned_row_by_row(con: duckdb.DuckDBPyConnection, table: str, all_types: bool = False) -> list:
+    """The scan as one count per column over every row, each value through the full test (the reference)."""
+    found = []
+    cols = con.execute("select column_name, data_type from information_schema.columns where table_schema = 's' "
+                       "and table_name = ? order by ordinal_position", [table]).fetchall()
+    for col, data_type in cols:
+        if all_types or data_type == "VARCHAR":
+            msisdn, imei = shaped_filter(f'cast("{col}" as varchar)')
+            counts = con.execute(f"select count(*) filter (where {msisdn}), count(*) filter (where {imei}) "
+                                 f"from s.{table}").fetchone()
+            found += [(table, col, kind, n) for kind, n in zip(("MSISDN", "IMEI"), counts, strict=True) if n]
+    return found
+
+
+def _shaped_in_python(values: list[str | None]) -> dict[str, int]:
+    cleaned = [HEX_TOKEN.sub(" ", v) for v in values if v is not None]
+    return {kind: n for kind, shape in (("MSISDN", MSISDN), ("IMEI", IMEI))
+            if (n := sum(1 for v in cleaned if shape.search(v)))}
+
+
+def test_the_scanner_counts_every_row_of_a_column_of_pseudonyms_and_numbers():
+    pseudonyms = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(400)] * 3
+    token = pseudonyms[0]
+    values = pseudonyms + [
+        None, None, "", token.upper(),
+        token + "13812345678",                    # one hex token of 75 characters: no number
+        "13812345678" + token,                    # the same, the digits first
+        token + "-13812345678",                   # MSISDN beside a token
+        "a" * 21 + "13812345678",                 # 32 hex characters: a token
+        "a" * 20 + "13812345678",                 # 31: not a token, MSISDN inside
+        "tel:13812345678;", "tel:13812345678;",   # the same value counted once per row
+        "0.13812345678", ".13812345678", "x.13812345678",
+        "860123456789012", "imeisv=8601234567890123", "12345678901234567", "123456789012345",
+    ] + ["13900001111"] * 7
+    random.Random(3).shuffle(values)
+    with duckdb.connect() as con:
+        con.execute("create schema s; create table s.t (a varchar)")
+        con.executemany("insert into s.t values (?)", [[v] for v in values])
+        found = scan_personal_numbers(con, "s", ["t"])
+        assert found == [("t", "a", "MSISDN", 13), ("t", "a", "IMEI", 3)]
+        assert found == _scanned_row_by_row(con, "t")
+    assert {kind: n for _, _, kind, n in found} == _shaped_in_python(values)
+
+
+def test_the_scanner_groups_values_by_their_bytes_whatever_the_collation():
+    token_like = "a" * 20 + "e" + "13812345678"   # 32 hex characters: a token, no number
+    number = "a" * 20 + "é" + "13812345678"       # the same without accents, but an MSISDN after "é"
+    with duckdb.connect() as con:
+        con.execute("create schema s; create table s.t (a varchar collate noaccent, b varchar collate nocase)")
+        con.executemany("insert into s.t values (?, ?)",
+                        [[token_like, "x"]] * 5 + [[number, "TEL 13812345678"], [number, "tel 13812345678"]])
+        found = scan_personal_numbers(con, "s", ["t"])
+        assert found == [("t", "a", "MSISDN", 2), ("t", "b", "MSISDN", 2)]
+        assert found == _scanned_row_by_row(con, "t")
+
+
+def test_the_scanner_agrees_with_the_row_by_row_scan_on_random_text():
+    rng = random.Random(11)
+    alphabet = "0123456789" * 6 + "abcdefABCDEF" + "..  x-é用"
+    distinct = ["".join(rng.choices(alphabet, k=rng.randint(0, 90))) for _ in range(3000)]
+    rows = [[v, rng.choice(distinct), v[: rng.randint(0, len(v))] or None]
+            for v in distinct for _ in range(rng.randint(1, 3))]
+    with duckdb.connect() as con:
+        con.execute("create schema s; create table s.t (a varchar, b varchar, c varchar)")
+        con.executemany("insert into s.t values (?, ?, ?)", rows)
+        found = scan_personal_numbers(con, "s", ["t"])
+        assert found == _scanned_row_by_row(con, "t")
+    assert {(col, kind) for _, col, kind, _ in found} == {(c, k) for c in "abc" for k in ("MSISDN", "IMEI")}
+    for i, col in enumerate("abc"):
+        assert {k: n for _, c, k, n in found if c == col} == _shaped_in_python([r[i] for r in rows])
+
+
+def test_the_scanner_reads_numbers_of_every_type_as_text():
+    with duckdb.connect() as con:
+        con.execute("create schema s; create table s.t (a bigint, b double, c decimal(18, 3), d varchar)")
+        con.execute("""insert into s.t values (13812345678, 13812345678.5, 860123456789.012, 'x'),
+            (860123456789012, 0.13812345678, 1.5, null), (null, null, null, '13812345678'), (1, 2, 3, 'y')""")
+        found = scan_personal_numbers(con, "s", ["t"], all_types=True)
+        assert found == _scanned_row_by_row(con, "t", all_types=True)
+        assert [(c, k) for _, c, k, _ in found] == [("a", "MSISDN"), ("a", "IMEI"), ("b", "MSISDN"), ("d", "MSISDN")]
+        assert scan_personal_numbers(con, "s", ["t"]) == [("t", "d", "MSISDN", 1)]
 
 # ------------------------------------------------------------------------------------------------ refusals
 @pytest.mark.parametrize(("table", "column", "value", "kind"), [

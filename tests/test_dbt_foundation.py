@@ -475,6 +475,58 @@ def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails
     assert full and not any("batch_date in" in sql or "where false" in sql for sql in full.values())
 
 
+def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_the_new_partition(built, tmp_path):
+    """message_id is unique over all batches: the daily build looks up only the untested partitions' ids (in every
+    batch); a redelivered partition repeating an id of the first batch fails the build and stays out of the ledger;
+    restored, it passes and is recorded."""
+    def uniqueness_sql(results: dict) -> str:
+        found = [r for r in results["results"] if r["unique_id"].startswith("test.vasmart.unique_over_batches_")]
+        assert len(found) == 1
+        return found[0]["compiled_code"]
+
+    daily = [b for b in built.batches
+             if (built.home / "lake" / "raw" / "VAS_DELIVERY" / f"batch_date={b}").is_dir()
+             and (built.home / "landing" / b / f"CDR_VOICE_{b}.chk").exists()]
+    assert daily
+    listed = re.findall(r"'(\d{8})'", uniqueness_sql(built.build_results))
+    assert listed == daily  # the daily build looked up the daily batches' ids only
+    assert "inner join new_keys" not in uniqueness_sql(built.history_results)  # no ledger yet: every id
+
+    home = tmp_path / "home"
+    shutil.copytree(built.home, home, symlinks=True)
+    newest = max(daily)
+    part = home / "lake" / "raw" / "VAS_DELIVERY" / f"batch_date={newest}" / "data.parquet"
+    clean = part.read_bytes()
+    with duckdb.connect() as con:
+        earlier = con.execute(f"select min(msg_id) from read_parquet('{home}/lake/raw/VAS_DELIVERY/"
+                              f"batch_date={min(built.batches)}/*.parquet')").fetchone()[0]
+        con.execute(f"copy (select * replace (case when row_number() over () = 1 then '{earlier}' else msg_id end "
+                    f"as msg_id) from read_parquet('{part}')) to '{tmp_path}/repeat.parquet' (format parquet)")
+    shutil.copyfile(tmp_path / "repeat.parquet", part)
+    select = ["build", "--select", "stg_vgop__deliveries source:vgop.vas_delivery"]
+
+    def recorded() -> bool:
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            written = con.execute(f"select max(last_modified::timestamp) from read_blob('{part}')").fetchone()[0]
+            return con.execute("select count(*) from audit.lake_partitions_tested where interface = 'VAS_DELIVERY' "
+                               "and strftime(batch_date, '%Y%m%d') = ? and partition_written_at = ?",
+                               [newest, written]).fetchone()[0] == 1
+
+    failed = _cli(home, *select)
+    assert failed.returncode == 1 and "unique_over_batches" in failed.stderr, failed.stderr[-2000:]
+    results = json.loads((home / "dbt" / "target" / "run_results.json").read_text())
+    assert re.findall(r"'(\d{8})'", uniqueness_sql(results)) == [newest]
+    assert not recorded()
+
+    part.write_bytes(clean)
+    passed = _cli(home, *select)
+    assert passed.returncode == 0, passed.stderr[-2000:]
+    assert recorded()
+    quietly = _cli(home, *select)
+    assert quietly.returncode == 0 and "where false" in uniqueness_sql(
+        json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+
+
 # ------------------------------------------------------------------------------------------------ failure
 def test_build_failure_names_the_model_in_one_line(built):
     proc = _cli(built.home, "build", "--select", "int_msisdn_assignments_historized", key=None)

@@ -22,7 +22,7 @@ SOURCE_READ_EXCEPTIONS = {  # incremental per-batch aggregates read only the fil
     "int_sms_vas_requests_aggregated_by_batch", "int_imei_observations_measured_by_batch", "int_lake_partitions_listed",
     "int_campaign_lists",  # the written-back lists: the warehouse's own tables, read by this one model
 }
-PRIMARY_KEY_TESTS = {"unique", "unique_combination_of_columns"}
+PRIMARY_KEY_TESTS = {"unique", "unique_combination_of_columns", "unique_over_batches"}
 
 
 def _models(manifest: dict) -> dict[str, dict]:

@@ -1,0 +1,51 @@
+{#-
+    The column is unique over every batch of a staging model: a key the source system promises never to repeat
+    across deliveries (VAS_DELIVERY's message_id). NULLs are left to not_null.
+
+    On DuckDB a build looks only at the keys of the source's raw partitions that no successful build has tested
+    yet (macros/lake_tests.sql): each of them is looked up in every batch, so a repeat that involves a new or
+    redelivered partition is found, and a repeat among tested partitions was found when the later of them was
+    new. The test reads the source as well, so the ledger records the source's partitions only when this test
+    passed too. `--full-refresh`, the variable vasmart_raw_tests set to 'all', and other engines check every key.
+-#}
+{% test unique_over_batches(model, column_name, source_name, table_name) %}
+{%- set untested = vasmart.lake_untested_batches(source(source_name, table_name)) -%}
+
+with
+
+keys as (
+
+    select
+        {{ column_name }} as unique_key,
+        batch_date
+    from {{ model }}
+    where {{ column_name }} is not null
+
+){% if untested is not none %},
+
+new_keys as (
+
+    select distinct unique_key
+    from keys
+    {% if untested | length == 0 -%}
+    where false
+    {%- else -%}
+    where batch_date in (
+        {%- for batch in untested %}{{ yyyymmdd_to_date("'" ~ batch ~ "'") }}{{ ', ' if not loop.last }}{% endfor -%}
+    )
+    {%- endif %}
+
+){% endif %}
+
+select
+    keys.unique_key,
+    count(*) as n_records
+from keys
+{%- if untested is not none %}
+inner join new_keys
+    on keys.unique_key = new_keys.unique_key
+{%- endif %}
+group by keys.unique_key
+having count(*) > 1
+
+{% endtest %}

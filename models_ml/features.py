@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 KEY_COLUMNS = ("user_pseudonym", "month_start_date")
 # Columns of the customer view that are bookkeeping, not attributes of the user.
@@ -210,6 +212,19 @@ def to_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         out[name] = pd.Categorical(frame[name].astype("object").where(frame[name].notna(), None),
                                    categories=list(levels))
     return pd.DataFrame(out, index=frame.index)
+
+
+def arrow_matrix(table: pa.Table, spec: FeatureSpec) -> np.ndarray:
+    """The model matrix of `spec` from an Arrow table of `select_list(spec)`'s columns: the float32 array that
+    `as_array(to_matrix(...))` makes from the same rows in pandas (categoricals as the code of their level,
+    NaN when missing or not a level), without converting the table to pandas."""
+    out = np.empty((table.num_rows, len(spec.columns)), dtype="float32")
+    for j, name in enumerate(spec.numeric):
+        out[:, j] = table[name].cast(pa.float32()).to_numpy()
+    for j, (name, levels) in enumerate(spec.categorical.items(), start=len(spec.numeric)):
+        codes = pc.index_in(table[name].cast(pa.string()), value_set=pa.array(levels, pa.string()))
+        out[:, j] = codes.cast(pa.float32()).to_numpy()
+    return out
 
 
 def one_hot(matrix: pd.DataFrame, spec: FeatureSpec, medians: dict[str, float] | None = None

@@ -216,7 +216,8 @@ class ContentScorer:
             rows = np.flatnonzero(scored.top_category == category)
             if len(rows):
                 table = self.reasons[category]
-                out.put(rows, Reasons.of(lambda chunk, t=table: t.lookup(chunk, levels), x[rows], self.spec.columns))
+                out.put(rows, Reasons.of(lambda chunk, t=table: t.lookup(chunk, levels), x[rows], self.spec.columns,
+                                         threads=self.num_threads))
         return out
 
     def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:

@@ -356,11 +356,12 @@ class CreditScorer:
         for kind, model, rows in self._segments(columns):
             if kind == "lgbm":
                 table = model[1]
-                out.put(rows, Reasons.of(lambda chunk, t=table: t.lookup(chunk, levels), x[rows], self.spec.columns))
+                out.put(rows, Reasons.of(lambda chunk, t=table: t.lookup(chunk, levels), x[rows], self.spec.columns,
+                                         threads=self.num_threads))
             else:
                 index = np.array([self.spec.columns.index(n) for n in model.names], dtype="int32")
                 out.put(rows, Reasons.of(lambda chunk, m=model: m.contributions_of(chunk, self.spec), x[rows],
-                                         self.spec.columns, index))
+                                         self.spec.columns, index, self.num_threads))
         return out
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

@@ -94,24 +94,29 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
     return [(r[0], r[1]) for r in rows]
 
 
-def _history_sql(table: str, history: str) -> str:
-    """The features table with each row's last HISTORY_MONTHS months of the history table summarised."""
+def _history_aggregates() -> str:
+    """The summary of a user's rows `h` of the history table, as SELECT items."""
     shares = "".join(
         f",\n           sum(h.{c}_use_count) / nullif(sum(h.vas_use_count), 0) as {c}_use_share_12m"
         for c in CATEGORY_PREFIXES)
+    return f"""count(*) as history_months_12m,
+           sum(h.vas_order_count) as vas_order_count_12m,
+           sum(h.vas_cancel_count) as vas_cancel_count_12m,
+           sum(h.vas_cancel_count) / nullif(sum(h.vas_order_count), 0) as vas_cancel_ratio_12m,
+           avg(h.vas_use_count) as vas_use_count_12m_avg{shares},
+           count(*) filter (where h.held_newspaper_count > 0) as newspaper_held_months_12m,
+           avg(h.held_vas_count) as held_vas_count_12m_avg,
+           avg(h.sms_mo) as sms_mo_12m_avg,
+           avg(h.vas_delivery_received_count) as vas_delivery_received_12m_avg"""
+
+
+def _history_sql(table: str, history: str) -> str:
+    """The features table with each row's last HISTORY_MONTHS months of the history table summarised."""
     return f"""
         create or replace temp view {FEATURE_VIEW} as
         with history as (
             select f.user_pseudonym, f.month_start_date,
-                   count(*) as history_months_12m,
-                   sum(h.vas_order_count) as vas_order_count_12m,
-                   sum(h.vas_cancel_count) as vas_cancel_count_12m,
-                   sum(h.vas_cancel_count) / nullif(sum(h.vas_order_count), 0) as vas_cancel_ratio_12m,
-                   avg(h.vas_use_count) as vas_use_count_12m_avg{shares},
-                   count(*) filter (where h.held_newspaper_count > 0) as newspaper_held_months_12m,
-                   avg(h.held_vas_count) as held_vas_count_12m_avg,
-                   avg(h.sms_mo) as sms_mo_12m_avg,
-                   avg(h.vas_delivery_received_count) as vas_delivery_received_12m_avg
+                   {_history_aggregates()}
             from {table} f
             inner join {history} h
               on h.user_pseudonym = f.user_pseudonym
@@ -124,9 +129,31 @@ def _history_sql(table: str, history: str) -> str:
     """
 
 
-def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | None) -> str:
+def _month_history_sql(table: str, history: str, month: dt.date) -> str:
+    """`_history_sql` for the rows of one month only: the history is summarised by user alone, without
+    joining it to the features table first (the same values, for a fraction of the work)."""
+    start = f"DATE '{month.isoformat()}'"
+    return f"""
+        create or replace temp view {FEATURE_VIEW} as
+        with history as (
+            select h.user_pseudonym,
+                   {_history_aggregates()}
+            from {history} h
+            where h.month_start_date <= {start}
+              and h.month_start_date > {start} - interval {HISTORY_MONTHS} month
+            group by h.user_pseudonym
+        )
+        select f.*, history.* exclude (user_pseudonym)
+        from {table} f left join history using (user_pseudonym)
+        where f.month_start_date = {start}
+    """
+
+
+def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | None,
+                     month: dt.date | None = None) -> str:
     """The relation the models read on this connection: `table` with the history summary beside it when
-    `history` names a table of the warehouse (a temporary view), else `table` itself."""
+    `history` names a table of the warehouse (a temporary view), else `table` itself. With `month`, the
+    view holds that month's rows only (what scoring reads)."""
     table_columns(con, table)
     if not history:
         return table
@@ -140,7 +167,7 @@ def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | 
     missing = sorted(needed - names)
     if missing:
         raise FeatureError(f"history table {history} has no {', '.join(missing)} column")
-    con.execute(_history_sql(table, history))
+    con.execute(_history_sql(table, history) if month is None else _month_history_sql(table, history, month))
     return FEATURE_VIEW
 
 
@@ -214,16 +241,20 @@ def to_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def arrow_matrix(table: pa.Table, spec: FeatureSpec) -> np.ndarray:
+def arrow_matrix(table: pa.Table, spec: FeatureSpec, block_rows: int = 8192) -> np.ndarray:
     """The model matrix of `spec` from an Arrow table of `select_list(spec)`'s columns: the float32 array that
     `as_array(to_matrix(...))` makes from the same rows in pandas (categoricals as the code of their level,
     NaN when missing or not a level), without converting the table to pandas."""
-    out = np.empty((table.num_rows, len(spec.columns)), dtype="float32")
-    for j, name in enumerate(spec.numeric):
-        out[:, j] = table[name].cast(pa.float32()).to_numpy()
-    for j, (name, levels) in enumerate(spec.categorical.items(), start=len(spec.numeric)):
+    columns = [table[name].cast(pa.float32()).to_numpy() for name in spec.numeric]
+    for name, levels in spec.categorical.items():
         codes = pc.index_in(table[name].cast(pa.string()), value_set=pa.array(levels, pa.string()))
-        out[:, j] = codes.cast(pa.float32()).to_numpy()
+        columns.append(codes.cast(pa.float32()).to_numpy())
+    out = np.empty((table.num_rows, len(columns)), dtype="float32")
+    # filled a block of rows at a time: column by column over all rows, every write would miss the cache
+    for start in range(0, table.num_rows, block_rows):
+        rows = slice(start, start + block_rows)
+        for j, column in enumerate(columns):
+            out[rows, j] = column[rows]
     return out
 
 

@@ -197,7 +197,8 @@ class PropensityScorer:
     def explain_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray], scored: Scored) -> Reasons:
         """Each row's top reasons, from the SHAP dependence table."""
         levels = self.spec.categorical
-        return Reasons.of(lambda chunk: self.reasons.lookup(chunk, levels), x, self.spec.columns)
+        return Reasons.of(lambda chunk: self.reasons.lookup(chunk, levels), x, self.spec.columns,
+                          threads=self.num_threads)
 
     def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
         x = as_array(to_matrix(frame, self.spec))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,15 +33,26 @@ class Reasons:
 
     @classmethod
     def of(cls, contributions: Callable[[np.ndarray], np.ndarray], values: np.ndarray, names: list[str],
-           columns: np.ndarray | None = None) -> Reasons:
+           columns: np.ndarray | None = None, threads: int = 1) -> Reasons:
         """The reasons of the rows of model matrix `values`, whose contributions `contributions(chunk)` gives
-        a chunk of rows at a time; `columns` maps the contributions' columns to indices of `names`."""
+        a chunk of rows at a time (on `threads` threads); `columns` maps the contributions' columns to
+        indices of `names`."""
         out = cls.empty(len(values), names)
-        for start in range(0, len(values), CHUNK_ROWS):
+
+        def explain(start: int) -> None:
             chunk = slice(start, start + CHUNK_ROWS)
             top, top_values = top_reasons(contributions(values[chunk]))
             out.top[chunk] = top if columns is None else columns[top]
             out.values[chunk] = top_values
+
+        starts = range(0, len(values), CHUNK_ROWS)
+        if threads > 1 and len(starts) > 1:
+            # numpy releases the GIL in the lookups, so the chunks run in parallel
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(explain, starts))
+        else:
+            for start in starts:
+                explain(start)
         return out
 
     def put(self, rows: np.ndarray, other: Reasons) -> None:

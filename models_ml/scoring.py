@@ -157,12 +157,15 @@ class FeatureRows:
     def __len__(self) -> int:
         return self.table.num_rows
 
-    def matrix(self, spec: FeatureSpec) -> np.ndarray:
-        """Every row's model matrix for `spec` (as `as_array(to_matrix(...))` makes it from a frame)."""
+    def matrix(self, spec: FeatureSpec, rows: np.ndarray) -> np.ndarray:
+        """The model matrix of `spec` for the rows at positions `rows` (as `as_array(to_matrix(...))` makes it
+        from a frame). The whole table's is kept for models of the same spec unless `rows` are a few."""
         key = spec.to_json()
         if key not in self._matrices:
+            if len(rows) < len(self) // 2:
+                return arrow_matrix(self.table.take(rows), spec)
             self._matrices[key] = arrow_matrix(self.table, spec)
-        return self._matrices[key]
+        return self._matrices[key][rows]
 
     def population(self, con: duckdb.DuckDBPyConnection, scorer) -> tuple[np.ndarray, pd.DataFrame]:
         """Positions of the scorer's population among the rows, in pseudonym order, and the columns its
@@ -226,7 +229,7 @@ def score_rows(con: duckdb.DuckDBPyConnection, features: FeatureRows, scorer, ba
     """Score the scorer's population among `features` and write it for the batch; the seconds of each stage."""
     clock = _Clock()
     rows, columns = features.population(con, scorer)
-    x = features.matrix(scorer.spec)[rows]
+    x = features.matrix(scorer.spec, rows)
     clock.lap("population")
     scored = scorer.score_rows(x, columns)
     clock.lap("predict")
@@ -272,7 +275,7 @@ def score_models(settings: ModelSettings, batch_date: dt.date | None = None, mod
         batch = batch_date or latest_loaded_batch(con)
         try:
             month = feature_month_for(con, settings.features_table, batch)
-            relation = feature_relation(con, settings.features_table, settings.history_table)
+            relation = feature_relation(con, settings.features_table, settings.history_table, month)
         except FeatureError as exc:
             raise ScoringError(str(exc)) from None
         for name in models:

@@ -17,9 +17,9 @@ import itertools
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -41,6 +41,9 @@ from models_ml.training import (
     load_labelled,
     months_json,
 )
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 NAME = "credit"
 SEGMENTS = ("NEW_CAPITAL", "NEW_OTHER", "REJOIN_CAPITAL", "REJOIN_OTHER")
@@ -94,6 +97,7 @@ def monotone_directions(frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec) -
 def fit_challenger(frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, settings: ModelSettings
                    ) -> tuple[lgb.Booster, dict]:
     """LightGBM with monotone constraints; rounds chosen by stratified cross-validation, then refit on all rows."""
+    import lightgbm as lgb
     x = to_matrix(frame, spec)
     params = lgb_params(settings, objective="binary", metric="binary_logloss", learning_rate=0.03, num_leaves=7,
                         min_data_in_leaf=max(20, len(x) // 200), lambda_l2=5.0, feature_fraction=0.9,

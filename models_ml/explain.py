@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from models_ml.features import FeatureSpec
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 REASONS = 3
 TIE_SHIFT = 1e-9

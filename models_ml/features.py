@@ -241,20 +241,38 @@ def to_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def arrow_matrix(table: pa.Table, spec: FeatureSpec, block_rows: int = 8192) -> np.ndarray:
+def arrow_matrix(table: pa.Table, spec: FeatureSpec) -> np.ndarray:
     """The model matrix of `spec` from an Arrow table of `select_list(spec)`'s columns: the float32 array that
     `as_array(to_matrix(...))` makes from the same rows in pandas (categoricals as the code of their level,
     NaN when missing or not a level), without converting the table to pandas."""
-    columns = [table[name].cast(pa.float32()).to_numpy() for name in spec.numeric]
-    for name, levels in spec.categorical.items():
-        codes = pc.index_in(table[name].cast(pa.string()), value_set=pa.array(levels, pa.string()))
-        columns.append(codes.cast(pa.float32()).to_numpy())
-    out = np.empty((table.num_rows, len(columns)), dtype="float32")
-    # filled a block of rows at a time: column by column over all rows, every write would miss the cache
-    for start in range(0, table.num_rows, block_rows):
-        rows = slice(start, start + block_rows)
+    columns = [arrow_column(table[name]) for name in spec.numeric]
+    columns += [arrow_column(table[name], levels) for name, levels in spec.categorical.items()]
+    return stack_rows(columns)
+
+
+def arrow_column(column: pa.ChunkedArray, levels: tuple[str, ...] | None = None) -> np.ndarray:
+    """One column of the model matrix: the values as float32, or with `levels` the code of each value's level."""
+    if levels is None:
+        return column.cast(pa.float32()).to_numpy()
+    codes = pc.index_in(column.cast(pa.string()), value_set=pa.array(levels, pa.string()))
+    return codes.cast(pa.float32()).to_numpy()
+
+
+def stack_rows(columns: list[np.ndarray], rows: np.ndarray | None = None, block_rows: int = 8192) -> np.ndarray:
+    """The C-ordered float32 matrix of the given columns (at positions `rows` only, when given)."""
+    count = len(columns[0]) if rows is None else len(rows)
+    out = np.empty((count, len(columns)), dtype="float32")
+    block = np.empty((len(columns), block_rows), dtype="float32")
+    # a block of rows at a time, gathered column by column and then transposed as a whole: writing each
+    # column straight into the row-major matrix would miss the cache on every value
+    for start in range(0, count, block_rows):
+        size = min(block_rows, count - start)
         for j, column in enumerate(columns):
-            out[rows, j] = column[rows]
+            if rows is None:
+                block[j, :size] = column[start:start + size]
+            else:
+                np.take(column, rows[start:start + size], out=block[j, :size])
+        out[start:start + size] = block[:, :size].T
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -21,15 +22,16 @@ from models_ml.explain import reasons_sql
 from models_ml.features import (
     FeatureError,
     FeatureSpec,
-    arrow_matrix,
+    arrow_column,
     feature_relation,
     quote,
     select_list,
+    stack_rows,
     table_columns,
 )
 from models_ml.registry import RegistryError
 from models_ml.scored import Scored
-from models_ml.scorers import load_scorer
+from models_ml.scorers import SCORERS, scorer_path
 from models_ml.training import rank_desc
 from vasmart.config import Settings
 from vasmart.warehouse import WarehouseBusy, connect
@@ -131,41 +133,40 @@ class FeatureRows:
     """The feature month's rows that the scorers read, fetched once for all of them (an Arrow table).
 
     Each model feature is one column, as `select_list` gives it (numeric as FLOAT, categorical as text),
-    followed by the other columns of the features relation that a scorer's population reads. The rows are
-    ordered by user_pseudonym.
+    followed by the `others` columns of the features relation (what the scorers' populations read). The rows
+    are ordered by user_pseudonym. `specs`: the feature spec of each model, by "<model> <version>".
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, relation: str, month: dt.date, scorers: list):
+    def __init__(self, con: duckdb.DuckDBPyConnection, relation: str, month: dt.date,
+                 specs: dict[str, FeatureSpec], others: list[str]):
         present = {n for n, _ in table_columns(con, relation)}
-        for scorer in scorers:
-            missing = [c for c in scorer.spec.columns if c not in present]
+        for model, spec in specs.items():
+            missing = [c for c in spec.columns if c not in present]
             if missing:
-                raise ScoringError(f"model {scorer.name} {scorer.version} needs column(s) {', '.join(missing)} that "
-                                   f"{relation} no longer has: retrain it")
-        numeric = list(dict.fromkeys(c for s in scorers for c in s.spec.numeric))
-        text = [c for c in dict.fromkeys(c for s in scorers for c in s.spec.categorical) if c not in numeric]
-        others = [c for c in dict.fromkeys(c for s in scorers for c in s.columns)
-                  if c in present and c not in numeric and c not in text]
-        spec = FeatureSpec(tuple(numeric), dict.fromkeys(text, ()))
-        cols = ", ".join([select_list(spec), *(f"f.{quote(c)}" for c in others)])
+                raise ScoringError(f"model {model} needs column(s) {', '.join(missing)} that {relation} no longer "
+                                   "has: retrain it")
+        numeric = list(dict.fromkeys(c for spec in specs.values() for c in spec.numeric))
+        text = [c for c in dict.fromkeys(c for spec in specs.values() for c in spec.categorical) if c not in numeric]
+        others = [c for c in dict.fromkeys(others) if c in present and c not in numeric and c not in text]
+        read = FeatureSpec(tuple(numeric), dict.fromkeys(text, ()))
+        cols = ", ".join([select_list(read), *(f"f.{quote(c)}" for c in others)])
         self.month = month
         self.table = con.execute(f"select f.user_pseudonym, {cols} from {relation} f "
                                  f"where f.month_start_date = DATE '{month.isoformat()}' order by f.user_pseudonym"
                                  ).to_arrow_table()
-        self._matrices: dict[str, np.ndarray] = {}
+        self._columns: dict[tuple[str, tuple[str, ...] | None], np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.table.num_rows
 
     def matrix(self, spec: FeatureSpec, rows: np.ndarray) -> np.ndarray:
         """The model matrix of `spec` for the rows at positions `rows` (as `as_array(to_matrix(...))` makes it
-        from a frame). The whole table's is kept for models of the same spec unless `rows` are a few."""
-        key = spec.to_json()
-        if key not in self._matrices:
-            if len(rows) < len(self) // 2:
-                return arrow_matrix(self.table.take(rows), spec)
-            self._matrices[key] = arrow_matrix(self.table, spec)
-        return self._matrices[key][rows]
+        from a frame); each column is converted once for all models."""
+        keys = [(name, None) for name in spec.numeric] + list(spec.categorical.items())
+        for key in keys:
+            if key not in self._columns:
+                self._columns[key] = arrow_column(self.table[key[0]], key[1])
+        return stack_rows([self._columns[key] for key in keys], rows)
 
     def population(self, con: duckdb.DuckDBPyConnection, scorer) -> tuple[np.ndarray, pd.DataFrame]:
         """Positions of the scorer's population among the rows, in pseudonym order, and the columns its
@@ -262,14 +263,15 @@ def score_models(settings: ModelSettings, batch_date: dt.date | None = None, mod
                  ) -> list[ScoreOutcome]:
     """Score every champion for batch D (default: the latest loaded batch); models without a champion are skipped.
 
-    The feature month is read once for all models. `timings`, when given, receives the seconds of each
-    stage: "features" (the shared read) and "<model> <stage>" (population, predict, reasons, write).
+    The feature month is read once for all models, while the models load. `timings`, when given, receives
+    the seconds of each stage: "features" (the shared read) and "<model> <stage>" (population, predict,
+    reasons, write).
     """
     try:
         con = connect(Settings(home=settings.home))
     except WarehouseBusy as exc:
         raise ScoringError(str(exc)) from None
-    outcomes, scorers = {}, []
+    outcomes, paths = {}, {}
     try:
         con.execute(SCORES_DDL)
         batch = batch_date or latest_loaded_batch(con)
@@ -280,11 +282,20 @@ def score_models(settings: ModelSettings, batch_date: dt.date | None = None, mod
             raise ScoringError(str(exc)) from None
         for name in models:
             try:
-                scorers.append(load_scorer(settings, name))
+                paths[name] = scorer_path(settings, name)
             except RegistryError as exc:
                 outcomes[name] = ScoreOutcome(name, None, batch, month, 0, 0.0, skipped=str(exc))
+        if not paths:
+            return [outcomes[name] for name in models]
+        specs = {f"{name} {version}": FeatureSpec.from_json((path / "features.json").read_text())
+                 for name, (version, path) in paths.items()}
+        others = [c for name in paths for c in SCORERS[name].population_columns]
         started = time.perf_counter()
-        features = FeatureRows(con, relation, month, scorers) if scorers else None
+        with ThreadPoolExecutor(1) as pool:
+            # DuckDB reads without the GIL while this thread loads the models (importing LightGBM takes seconds)
+            reading = pool.submit(FeatureRows, con, relation, month, specs, others)
+            scorers = [SCORERS[name](path, version, settings.num_threads) for name, (version, path) in paths.items()]
+            features = reading.result()
         if timings is not None:
             timings["features"] = time.perf_counter() - started
         for scorer in scorers:

@@ -28,11 +28,13 @@ from models_ml.explain import (
 )
 from models_ml.features import (
     FeatureSpec,
+    arrow_column,
     arrow_matrix,
     infer_spec,
     is_excluded,
     sample_filter,
     select_list,
+    stack_rows,
     to_matrix,
 )
 from models_ml.scorecard import Scorecard, binning_frame, fit_binning
@@ -475,10 +477,16 @@ def test_arrow_matrix_equals_the_frame_matrix():
         con.register("frame", frame)
         sql = f"select {select_list(spec)} from frame f"
         from_frame = as_array(to_matrix(con.execute(sql).df(), spec))
-        from_arrow = arrow_matrix(con.execute(sql).to_arrow_table(), spec, block_rows=3)
+        table = con.execute(sql).to_arrow_table()
+    from_arrow = arrow_matrix(table, spec)
     assert from_arrow.dtype == np.float32 and from_arrow.flags.c_contiguous
     assert np.array_equal(from_arrow, from_frame, equal_nan=True)
     assert np.isnan(from_arrow[2, 2]) and np.isnan(from_arrow[1, 2])
+    # some rows, in blocks smaller than the rows
+    columns = [arrow_column(table[n]) for n in spec.numeric]
+    columns += [arrow_column(table[n], levels) for n, levels in spec.categorical.items()]
+    rows = np.array([3, 0, 2])
+    assert np.array_equal(stack_rows(columns, rows, block_rows=2), from_frame[rows], equal_nan=True)
 
 
 def test_scorecard_terms_of_the_float_array_match_those_of_the_frame():

@@ -198,7 +198,8 @@ def run_score_bench(settings: ModelSettings, users: int, scratch: Path | None = 
     rows["features"] = info["users_latest"]
     report = BenchReport("score", info["users_latest"], info["copies"], info["source_users"], seconds, rows,
                          memory.peak / 1e9, setup, TARGET_SCORE_SECONDS, settings.num_threads,
-                         [("The feature month is read once for all models (features); then each model selects "
+                         [("The feature month is read once for all models while they load, LightGBM's import "
+                           "included (features); then each model selects "
                            "its population and builds its model matrix (population), scores it (predict), "
                            "looks up its reason codes (reasons: SHAP dependence or scorecard terms) and "
                            "replaces its rows of the batch in marts.fct_model_scores (write). Python's start-up "

@@ -584,7 +584,8 @@ def score_command(
     except (ScoringError, FeatureError) as exc:
         _fail(str(exc))
     if "features" in timings:
-        out.print(f"features read once for every model in {timings['features']:.1f} s", soft_wrap=True)
+        out.print(f"features read once for every model, while the models loaded, in {timings['features']:.1f} s",
+                  soft_wrap=True)
     skipped = [o for o in outcomes if o.skipped]
     for o in skipped:
         out.print(o.summary(), soft_wrap=True)

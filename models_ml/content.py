@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -19,9 +20,10 @@ import pandas as pd
 
 from models_ml import metrics
 from models_ml.config import CATEGORIES, ModelSettings
-from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, infer_spec, to_matrix
 from models_ml.labels import CONTENT_LABELS, SHARE_COLUMNS, observable_months
+from models_ml.scored import Reasons, Scored
 from models_ml.training import (
     TrainedModel,
     booster_bytes,
@@ -161,6 +163,7 @@ class ContentScorer:
 
     def __init__(self, path: Path, version: str, num_threads: int):
         self.version = version
+        self.num_threads = num_threads
         self.spec = FeatureSpec.from_json((path / "features.json").read_text())
         self.boosters = {c: load_booster((path / f"model_{c.lower()}.txt").read_bytes(), num_threads)
                          for c in CATEGORIES}
@@ -169,9 +172,12 @@ class ContentScorer:
         self.reasons = {c: ContributionTable.from_json((path / f"reasons_{c.lower()}.json").read_text())
                         for c in CATEGORIES}
 
+    population_columns = (STATUS_COLUMN,)
+
     @property
     def columns(self) -> list[str]:
-        return [*self.spec.columns, STATUS_COLUMN]
+        """Feature-table columns scoring reads."""
+        return [*self.spec.columns, *self.population_columns]
 
     def population(self, frame: pd.DataFrame) -> np.ndarray:
         """Every NORMAL (active) user at the end of the feature month."""
@@ -179,33 +185,56 @@ class ContentScorer:
             return np.ones(len(frame), dtype=bool)
         return (frame[STATUS_COLUMN] == "NORMAL").to_numpy()
 
-    def predict(self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None) -> np.ndarray:
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted shares (rows sum to 1), categories in CATEGORIES order, popularity breaking ties."""
-        x = as_array(to_matrix(frame, self.spec) if matrix is None else matrix)
-        shares = _normalised(np.column_stack([self.boosters[c].predict(x) for c in CATEGORIES]))
-        return shares + TIE_BREAK * self.popularity[None, :]
+        return self.shares(as_array(to_matrix(frame, self.spec)))
+
+    def shares(self, x: np.ndarray) -> np.ndarray:
+        """`predict` for the rows of model matrix `x` (as `as_array` makes it)."""
+        predicted = [self.boosters[c].predict(x, num_threads=self.num_threads) for c in CATEGORIES]
+        return _normalised(np.column_stack(predicted)) + TIE_BREAK * self.popularity[None, :]
 
     def evaluate(self, labelled: pd.DataFrame) -> float:
         """NDCG@3 on a labelled frame (for champion/challenger)."""
         relevance = labelled[list(SHARE_COLUMNS)].to_numpy(dtype="float64")
         return float(np.nanmean(metrics.ndcg_at_k(relevance, self.predict(labelled), 3)))
 
-    def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
-        x = to_matrix(frame, self.spec)
-        shares = self.predict(frame, x)
+    def score_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray]) -> Scored:
+        """The top category's share as the score, the top category and the ranking of all eight."""
+        shares = self.shares(x)
         order = np.argsort(-shares, axis=1, kind="stable")
-        names = np.array(CATEGORIES, dtype=object)
         top = order[:, 0]
-        out = pd.DataFrame({"score": np.clip(shares[np.arange(len(shares)), top], 0.0, 1.0)}, index=frame.index)
-        out["grade"] = None
-        out["top_category"] = names[top]
-        out["category_ranking"] = [",".join(r) for r in names[order].tolist()]
-        codes = np.full(len(frame), None, dtype=object)
-        if reasons:
-            for i, category in enumerate(CATEGORIES):
-                rows = np.flatnonzero(top == i)
-                if len(rows):
-                    contrib = self.reasons[category].contributions(x.iloc[rows])
-                    codes[rows] = reason_codes(contrib, self.spec.columns)
-        out["reason_codes"] = codes
+        names = np.array(CATEGORIES, dtype=object)
+        return Scored(np.clip(shares[np.arange(len(shares)), top], 0.0, 1.0), top_category=names[top],
+                      category_ranking=_rankings(order))
+
+    def explain_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray], scored: Scored) -> Reasons:
+        """Each row's top reasons for its top category, from that category's SHAP dependence table."""
+        out = Reasons.empty(len(x), self.spec.columns)
+        levels = self.spec.categorical
+        for category in CATEGORIES:
+            rows = np.flatnonzero(scored.top_category == category)
+            if len(rows):
+                table = self.reasons[category]
+                out.put(rows, Reasons.of(lambda chunk, t=table: t.lookup(chunk, levels), x[rows], self.spec.columns,
+                                         threads=self.num_threads))
         return out
+
+    def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
+        x = as_array(to_matrix(frame, self.spec))
+        scored = self.score_rows(x, frame)
+        if reasons:
+            scored.reasons = self.explain_rows(x, frame, scored)
+        return scored.frame(frame.index)
+
+
+def _rankings(order: np.ndarray) -> np.ndarray:
+    """Each row's categories best first, comma-separated (order: category indices, best first)."""
+    if not len(order):
+        return np.empty(0, dtype=object)
+    # few distinct orders among many rows: each is joined once (an order is keyed by its digits in base 8)
+    digits = len(CATEGORIES) ** np.arange(order.shape[1], dtype="int64")
+    _, first, inverse = np.unique(order @ digits, return_index=True, return_inverse=True)
+    names = np.array(CATEGORIES, dtype=object)
+    joined = np.array([",".join(names[order[i]]) for i in first], dtype=object)
+    return joined[inverse.reshape(-1)]

@@ -15,19 +15,21 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from models_ml import metrics
 from models_ml.config import ModelSettings
-from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, add_months, infer_spec, month_filter, select_list, to_matrix
 from models_ml.labels import CREDIT_COHORTS, CREDIT_LABELS, observable_months
 from models_ml.scorecard import Scorecard
+from models_ml.scored import Reasons, Scored
 from models_ml.training import (
     TrainedModel,
     TrainingError,
@@ -39,6 +41,9 @@ from models_ml.training import (
     load_labelled,
     months_json,
 )
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 NAME = "credit"
 SEGMENTS = ("NEW_CAPITAL", "NEW_OTHER", "REJOIN_CAPITAL", "REJOIN_OTHER")
@@ -92,6 +97,7 @@ def monotone_directions(frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec) -
 def fit_challenger(frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, settings: ModelSettings
                    ) -> tuple[lgb.Booster, dict]:
     """LightGBM with monotone constraints; rounds chosen by stratified cross-validation, then refit on all rows."""
+    import lightgbm as lgb
     x = to_matrix(frame, spec)
     params = lgb_params(settings, objective="binary", metric="binary_logloss", learning_rate=0.03, num_leaves=7,
                         min_data_in_leaf=max(20, len(x) // 200), lambda_l2=5.0, feature_fraction=0.9,
@@ -305,6 +311,7 @@ class CreditScorer:
 
     def _init(self, files: dict[str, bytes], spec: FeatureSpec, version: str, num_threads: int) -> None:
         self.version = version
+        self.num_threads = num_threads
         self.spec = spec
         meta = json.loads(files["segments.json"])
         self.selection = meta["segments"]
@@ -318,37 +325,51 @@ class CreditScorer:
             else:
                 self.models[segment] = ("scorecard", Scorecard.from_json(files[f"scorecard_{key}.json"].decode()))
 
+    population_columns = ()
+    population_sql = CREDIT_COHORTS  # who is scored, with their credit_segment
+
     @property
     def columns(self) -> list[str]:
         return list(self.spec.columns)
 
-    population_sql = CREDIT_COHORTS
-
     def population(self, frame: pd.DataFrame) -> np.ndarray:
         return frame["credit_segment"].isin(list(self.selection)).to_numpy()
 
-    def _apply(self, frame: pd.DataFrame, want_reasons: bool) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.zeros(len(frame))
-        codes = np.full(len(frame), None, dtype=object)
+    def _segments(self, columns: Mapping[str, np.ndarray]):
+        """(kind, model, rows) of each segment model with rows among `columns`' credit segments."""
+        segments = np.asarray(columns["credit_segment"])
         for segment, (kind, model) in self.models.items():
-            rows = np.flatnonzero((frame["credit_segment"] == segment).to_numpy())
-            if not len(rows):
-                continue
-            part = frame.iloc[rows]
+            rows = np.flatnonzero(segments == segment)
+            if len(rows):
+                yield kind, model, rows
+
+    def score_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray]) -> Scored:
+        """P(bad) by each row's segment model (`columns["credit_segment"]`), and its grade."""
+        scores = np.zeros(len(x))
+        for kind, model, rows in self._segments(columns):
             if kind == "lgbm":
-                booster, table = model
-                x = to_matrix(part, self.spec)
-                scores[rows] = booster.predict(as_array(x))
-                if want_reasons:
-                    codes[rows] = reason_codes(table.contributions(x), self.spec.columns)
+                scores[rows] = model[0].predict(x[rows], num_threads=self.num_threads)
             else:
-                scores[rows] = model.predict(part, self.spec)
-                if want_reasons:
-                    codes[rows] = reason_codes(model.contributions(part, self.spec), model.names)
-        return scores, codes
+                scores[rows] = model.predict_of(x[rows], self.spec)
+        return Scored(scores, grade=assign_grades(scores, self.cutoffs))
+
+    def explain_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray], scored: Scored) -> Reasons:
+        """Each row's top reasons: SHAP dependence (LightGBM) or the scorecard's terms."""
+        out = Reasons.empty(len(x), self.spec.columns)
+        levels = self.spec.categorical
+        for kind, model, rows in self._segments(columns):
+            if kind == "lgbm":
+                table = model[1]
+                out.put(rows, Reasons.of(lambda chunk, t=table: t.lookup(chunk, levels), x[rows], self.spec.columns,
+                                         threads=self.num_threads))
+            else:
+                index = np.array([self.spec.columns.index(n) for n in model.names], dtype="int32")
+                out.put(rows, Reasons.of(lambda chunk, m=model: m.contributions_of(chunk, self.spec), x[rows],
+                                         self.spec.columns, index, self.num_threads))
+        return out
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._apply(frame, False)[0]
+        return self.score_rows(as_array(to_matrix(frame, self.spec)), frame).score
 
     def evaluate(self, labelled: pd.DataFrame) -> float:
         """Mean KS over the segments (for champion/challenger)."""
@@ -362,11 +383,8 @@ class CreditScorer:
         return float(np.mean(values)) if values else 0.0
 
     def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
-        scores, codes = self._apply(frame, reasons)
-        out = pd.DataFrame({"score": scores}, index=frame.index)
-        out["grade"] = assign_grades(scores, self.cutoffs)
-        out["top_category"] = None
-        out["category_ranking"] = None
-        out["reason_codes"] = codes
-        return out
-
+        x = as_array(to_matrix(frame, self.spec))
+        scored = self.score_rows(x, frame)
+        if reasons:
+            scored.reasons = self.explain_rows(x, frame, scored)
+        return scored.frame(frame.index)

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from models_ml.features import FeatureSpec
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 REASONS = 3
 TIE_SHIFT = 1e-9
@@ -34,20 +38,50 @@ def reason_codes(contributions: np.ndarray, names: list[str], k: int = REASONS) 
     contributions = np.asarray(contributions, dtype="float64")
     if contributions.shape[0] == 0:
         return []
-    k = min(k, contributions.shape[1])
-    if k == 0:  # a scorecard without variables: nothing raises anyone's score
-        return ["[]"] * contributions.shape[0]
-    top = top_columns(contributions, k)
-    values = np.take_along_axis(contributions, top, axis=1)
+    return reason_codes_of(*top_reasons(contributions, k), names)
+
+
+def reason_codes_of(top: np.ndarray, values: np.ndarray, names: list[str]) -> list[str]:
+    """The JSON reason codes of `top_reasons`' output (top: indices into `names`)."""
+    if len(top) == 0:
+        return []
     # formatted by DuckDB, vectorised: a Python loop over a million rows takes several seconds
-    columns = {f"i{j}": top[:, j].astype("int32") + 1 for j in range(k)}
-    columns.update({f"v{j}": values[:, j] for j in range(k)})
+    with duckdb.connect() as con:
+        con.register("top", reasons_table(top, values))
+        codes = con.execute(f"select {reasons_sql(names, top.shape[1])} as codes from top").fetchnumpy()["codes"]
+    return codes.tolist()
+
+
+def top_reasons(contributions: np.ndarray, k: int = REASONS) -> tuple[np.ndarray, np.ndarray]:
+    """Column index and value of each row's k largest contributions, largest first.
+
+    A row of fewer than k columns is padded with index 0 and value -inf, which is never a reason.
+    """
+    rows, columns = contributions.shape
+    top = np.zeros((rows, k), dtype="int32")
+    values = np.full((rows, k), -np.inf)
+    kept = min(k, columns)
+    if kept:
+        top[:, :kept] = top_columns(contributions, kept)
+        values[:, :kept] = np.take_along_axis(contributions, top[:, :kept], axis=1)
+    return top, values
+
+
+def reasons_table(top: np.ndarray, values: np.ndarray) -> pa.Table:
+    """The columns `reasons_sql` reads: i0.. (1-based feature index) and v0.. (contribution), one per reason."""
+    columns = {f"i{j}": pa.array(top[:, j] + 1) for j in range(top.shape[1])}
+    columns.update({f"v{j}": pa.array(values[:, j]) for j in range(values.shape[1])})
+    return pa.table(columns)
+
+
+def reasons_sql(names: list[str], k: int = REASONS) -> str:
+    """SQL for the JSON reason codes of a row of `reasons_table` columns (names: the features, by index)."""
+    if not names:
+        return "'[]'"
     names_sql = "([" + ", ".join("'" + json.dumps(n)[1:-1].replace("'", "''") + "'" for n in names) + "]::VARCHAR[])"
     parts = ", ".join(f"case when v{j} >= 0.005 then '\"' || {names_sql}[i{j}] || ':+' || printf('%.2f', v{j}) "
                       "|| '\"' end" for j in range(k))
-    with duckdb.connect() as con:
-        con.register("top", pd.DataFrame(columns))
-        return con.execute(f"select '[' || concat_ws(',', {parts}) || ']' as codes from top").df()["codes"].tolist()
+    return f"'[' || concat_ws(',', {parts}) || ']'"
 
 
 def top_columns(values: np.ndarray, k: int) -> np.ndarray:
@@ -55,11 +89,14 @@ def top_columns(values: np.ndarray, k: int) -> np.ndarray:
     if k >= values.shape[1]:
         return np.argsort(-values, axis=1, kind="stable")
     # a shift far below anything shown (two decimals) makes ties resolve to the lower column, as a stable
-    # sort would, whichever k of them the partition keeps
+    # sort would; argmax returns the first of equal maxima, so each pass takes the lower column as well
     keyed = values - np.arange(values.shape[1]) * TIE_SHIFT
-    part = np.argpartition(-keyed, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(keyed, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    rows = np.arange(values.shape[0])
+    top = np.empty((values.shape[0], k), dtype="int64")
+    for j in range(k):
+        top[:, j] = keyed.argmax(axis=1)
+        keyed[rows, top[:, j]] = -np.inf
+    return top
 
 
 def as_array(matrix: pd.DataFrame) -> np.ndarray:
@@ -115,19 +152,28 @@ class ContributionTable:
         return cls(features)
 
     def contributions(self, matrix: pd.DataFrame) -> np.ndarray:
-        """Looked-up contributions, one column per feature in the spec's order."""
-        out = np.zeros((len(matrix), len(self.features)))
+        """Looked-up contributions, one column per feature in the spec's order (`matrix` as to_matrix makes it)."""
+        names = [feature["name"] for feature in self.features]
+        levels = {n: tuple(str(c) for c in matrix[n].cat.categories) for n in names
+                  if isinstance(matrix[n].dtype, pd.CategoricalDtype)}
+        return self.lookup(as_array(matrix[names]), levels)
+
+    def lookup(self, values: np.ndarray, levels: dict[str, tuple[str, ...]]) -> np.ndarray:
+        """Contributions of the rows of a float32 model matrix (as `as_array` makes it, features in the spec's
+        order; a categorical column holds the code of its level in `levels[name]`, NaN when missing)."""
+        out = np.empty((len(values), len(self.features)))
         for j, feature in enumerate(self.features):
-            col = matrix[feature["name"]]
+            x = values[:, j].astype("float64")
             if "levels" in feature:
-                by_level = np.array([feature["levels"].get(str(v), 0.0) for v in col.cat.categories] + [0.0])
-                codes = col.cat.codes.to_numpy()
-                out[:, j] = np.where(codes < 0, feature["missing"], by_level[codes])
-                continue
-            x = col.to_numpy(dtype="float64")
-            values = np.asarray(feature["values"])
-            idx = np.searchsorted(np.asarray(feature["edges"]), x, side="right")
-            out[:, j] = np.where(np.isnan(x), feature["missing"], values[np.minimum(idx, len(values) - 1)])
+                by_level = [feature["levels"].get(level, 0.0) for level in levels[feature["name"]]]
+                table = np.array([*by_level, feature["missing"]])
+                codes = np.where(np.isnan(x), len(by_level), x).astype("int64")
+            else:
+                table = np.array([*feature["values"], feature["missing"]])
+                codes = np.minimum(np.searchsorted(np.asarray(feature["edges"]), x, side="right"),
+                                   len(feature["values"]) - 1)
+                codes[np.isnan(x)] = len(feature["values"])
+            out[:, j] = table[codes]
         return out
 
     def agreement(self, booster: lgb.Booster, matrix: pd.DataFrame) -> float:

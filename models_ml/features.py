@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 KEY_COLUMNS = ("user_pseudonym", "month_start_date")
 # Columns of the customer view that are bookkeeping, not attributes of the user.
@@ -92,24 +94,29 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
     return [(r[0], r[1]) for r in rows]
 
 
-def _history_sql(table: str, history: str) -> str:
-    """The features table with each row's last HISTORY_MONTHS months of the history table summarised."""
+def _history_aggregates() -> str:
+    """The summary of a user's rows `h` of the history table, as SELECT items."""
     shares = "".join(
         f",\n           sum(h.{c}_use_count) / nullif(sum(h.vas_use_count), 0) as {c}_use_share_12m"
         for c in CATEGORY_PREFIXES)
+    return f"""count(*) as history_months_12m,
+           sum(h.vas_order_count) as vas_order_count_12m,
+           sum(h.vas_cancel_count) as vas_cancel_count_12m,
+           sum(h.vas_cancel_count) / nullif(sum(h.vas_order_count), 0) as vas_cancel_ratio_12m,
+           avg(h.vas_use_count) as vas_use_count_12m_avg{shares},
+           count(*) filter (where h.held_newspaper_count > 0) as newspaper_held_months_12m,
+           avg(h.held_vas_count) as held_vas_count_12m_avg,
+           avg(h.sms_mo) as sms_mo_12m_avg,
+           avg(h.vas_delivery_received_count) as vas_delivery_received_12m_avg"""
+
+
+def _history_sql(table: str, history: str) -> str:
+    """The features table with each row's last HISTORY_MONTHS months of the history table summarised."""
     return f"""
         create or replace temp view {FEATURE_VIEW} as
         with history as (
             select f.user_pseudonym, f.month_start_date,
-                   count(*) as history_months_12m,
-                   sum(h.vas_order_count) as vas_order_count_12m,
-                   sum(h.vas_cancel_count) as vas_cancel_count_12m,
-                   sum(h.vas_cancel_count) / nullif(sum(h.vas_order_count), 0) as vas_cancel_ratio_12m,
-                   avg(h.vas_use_count) as vas_use_count_12m_avg{shares},
-                   count(*) filter (where h.held_newspaper_count > 0) as newspaper_held_months_12m,
-                   avg(h.held_vas_count) as held_vas_count_12m_avg,
-                   avg(h.sms_mo) as sms_mo_12m_avg,
-                   avg(h.vas_delivery_received_count) as vas_delivery_received_12m_avg
+                   {_history_aggregates()}
             from {table} f
             inner join {history} h
               on h.user_pseudonym = f.user_pseudonym
@@ -122,9 +129,31 @@ def _history_sql(table: str, history: str) -> str:
     """
 
 
-def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | None) -> str:
+def _month_history_sql(table: str, history: str, month: dt.date) -> str:
+    """`_history_sql` for the rows of one month only: the history is summarised by user alone, without
+    joining it to the features table first (the same values, for a fraction of the work)."""
+    start = f"DATE '{month.isoformat()}'"
+    return f"""
+        create or replace temp view {FEATURE_VIEW} as
+        with history as (
+            select h.user_pseudonym,
+                   {_history_aggregates()}
+            from {history} h
+            where h.month_start_date <= {start}
+              and h.month_start_date > {start} - interval {HISTORY_MONTHS} month
+            group by h.user_pseudonym
+        )
+        select f.*, history.* exclude (user_pseudonym)
+        from {table} f left join history using (user_pseudonym)
+        where f.month_start_date = {start}
+    """
+
+
+def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | None,
+                     month: dt.date | None = None) -> str:
     """The relation the models read on this connection: `table` with the history summary beside it when
-    `history` names a table of the warehouse (a temporary view), else `table` itself."""
+    `history` names a table of the warehouse (a temporary view), else `table` itself. With `month`, the
+    view holds that month's rows only (what scoring reads)."""
     table_columns(con, table)
     if not history:
         return table
@@ -138,7 +167,7 @@ def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | 
     missing = sorted(needed - names)
     if missing:
         raise FeatureError(f"history table {history} has no {', '.join(missing)} column")
-    con.execute(_history_sql(table, history))
+    con.execute(_history_sql(table, history) if month is None else _month_history_sql(table, history, month))
     return FEATURE_VIEW
 
 
@@ -210,6 +239,41 @@ def to_matrix(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         out[name] = pd.Categorical(frame[name].astype("object").where(frame[name].notna(), None),
                                    categories=list(levels))
     return pd.DataFrame(out, index=frame.index)
+
+
+def arrow_matrix(table: pa.Table, spec: FeatureSpec) -> np.ndarray:
+    """The model matrix of `spec` from an Arrow table of `select_list(spec)`'s columns: the float32 array that
+    `as_array(to_matrix(...))` makes from the same rows in pandas (categoricals as the code of their level,
+    NaN when missing or not a level), without converting the table to pandas."""
+    columns = [arrow_column(table[name]) for name in spec.numeric]
+    columns += [arrow_column(table[name], levels) for name, levels in spec.categorical.items()]
+    return stack_rows(columns)
+
+
+def arrow_column(column: pa.ChunkedArray, levels: tuple[str, ...] | None = None) -> np.ndarray:
+    """One column of the model matrix: the values as float32, or with `levels` the code of each value's level."""
+    if levels is None:
+        return column.cast(pa.float32()).to_numpy()
+    codes = pc.index_in(column.cast(pa.string()), value_set=pa.array(levels, pa.string()))
+    return codes.cast(pa.float32()).to_numpy()
+
+
+def stack_rows(columns: list[np.ndarray], rows: np.ndarray | None = None, block_rows: int = 8192) -> np.ndarray:
+    """The C-ordered float32 matrix of the given columns (at positions `rows` only, when given)."""
+    count = len(columns[0]) if rows is None else len(rows)
+    out = np.empty((count, len(columns)), dtype="float32")
+    block = np.empty((len(columns), block_rows), dtype="float32")
+    # a block of rows at a time, gathered column by column and then transposed as a whole: writing each
+    # column straight into the row-major matrix would miss the cache on every value
+    for start in range(0, count, block_rows):
+        size = min(block_rows, count - start)
+        for j, column in enumerate(columns):
+            if rows is None:
+                block[j, :size] = column[start:start + size]
+            else:
+                np.take(column, rows[start:start + size], out=block[j, :size])
+        out[start:start + size] = block[:, :size].T
+    return out
 
 
 def one_hot(matrix: pd.DataFrame, spec: FeatureSpec, medians: dict[str, float] | None = None

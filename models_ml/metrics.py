@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 PSI_STABLE = 0.10
 PSI_SIGNIFICANT = 0.25
@@ -27,12 +26,16 @@ def _arrays(y, score) -> tuple[np.ndarray, np.ndarray]:
 
 def auc(y, score) -> float:
     """Area under the ROC curve (ties count one half)."""
+    from sklearn.metrics import roc_auc_score  # scikit-learn is imported when first used: it takes seconds
+
     y, score = _arrays(y, score)
     return float(roc_auc_score(y, score))
 
 
 def pr_auc(y, score) -> float:
     """Area under the precision-recall curve (average precision)."""
+    from sklearn.metrics import average_precision_score
+
     y, score = _arrays(y, score)
     return float(average_precision_score(y, score))
 
@@ -45,6 +48,8 @@ def brier(y, p) -> float:
 
 def ks(y, score) -> float:
     """Kolmogorov-Smirnov statistic: the largest gap between the score distributions of positives and negatives."""
+    from sklearn.metrics import roc_curve
+
     y, score = _arrays(y, score)
     fpr, tpr, _ = roc_curve(y, score)
     return float(np.max(tpr - fpr))

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from models_ml import metrics
 from models_ml.config import ModelSettings
-from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table, reason_codes
+from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, infer_spec, one_hot, to_matrix
 from models_ml.labels import PROPENSITY_LABELS, observable_months
+from models_ml.scored import Reasons, Scored
 from models_ml.training import (
     TrainedModel,
     apply_platt,
@@ -66,6 +66,9 @@ def rule_score(frame: pd.DataFrame, sms_threshold: float) -> np.ndarray:
 
 def _logistic(train: pd.DataFrame, spec: FeatureSpec, seed: int):
     """Logistic regression on the same features (median-imputed, standardised, categoricals one-hot)."""
+    from sklearn.linear_model import LogisticRegression  # imported here: scoring does not need it
+    from sklearn.preprocessing import StandardScaler
+
     sample = train if len(train) <= LOGISTIC_MAX_ROWS else train.sample(LOGISTIC_MAX_ROWS, random_state=seed)
     x, _, medians = one_hot(to_matrix(sample, spec), spec)
     scaler = StandardScaler().fit(x)
@@ -157,15 +160,18 @@ class PropensityScorer:
 
     def __init__(self, path: Path, version: str, num_threads: int):
         self.version = version
+        self.num_threads = num_threads
         self.spec = FeatureSpec.from_json((path / "features.json").read_text())
         self.booster = load_booster((path / "model.txt").read_bytes(), num_threads)
         self.platt = json.loads((path / "calibration.json").read_text())
         self.reasons = ContributionTable.from_json((path / "reasons.json").read_text())
 
+    population_columns = (STATUS_COLUMN, HELD_COLUMN)
+
     @property
     def columns(self) -> list[str]:
         """Feature-table columns scoring reads."""
-        return [*self.spec.columns, STATUS_COLUMN, HELD_COLUMN]
+        return [*self.spec.columns, *self.population_columns]
 
     def population(self, frame: pd.DataFrame) -> np.ndarray:
         """NORMAL users holding no 手机报 at the end of the feature month."""
@@ -177,17 +183,26 @@ class PropensityScorer:
         return keep
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return apply_platt(self.booster.predict(as_array(to_matrix(frame, self.spec))), self.platt)
+        return self.score_rows(as_array(to_matrix(frame, self.spec)), frame).score
 
     def evaluate(self, labelled: pd.DataFrame) -> float:
         """AUC on a labelled frame (for champion/challenger)."""
         return metrics.auc(labelled["label"].to_numpy(), self.predict(labelled))
 
+    def score_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray]) -> Scored:
+        """Calibrated scores of the rows of model matrix `x` (as `as_array` makes it)."""
+        raw = self.booster.predict(x, num_threads=self.num_threads)
+        return Scored(apply_platt(raw, self.platt))
+
+    def explain_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray], scored: Scored) -> Reasons:
+        """Each row's top reasons, from the SHAP dependence table."""
+        levels = self.spec.categorical
+        return Reasons.of(lambda chunk: self.reasons.lookup(chunk, levels), x, self.spec.columns,
+                          threads=self.num_threads)
+
     def score(self, frame: pd.DataFrame, reasons: bool = True) -> pd.DataFrame:
-        x = to_matrix(frame, self.spec)
-        out = pd.DataFrame({"score": apply_platt(self.booster.predict(as_array(x)), self.platt)}, index=frame.index)
-        out["grade"] = None
-        out["top_category"] = None
-        out["category_ranking"] = None
-        out["reason_codes"] = reason_codes(self.reasons.contributions(x), self.spec.columns) if reasons else None
-        return out
+        x = as_array(to_matrix(frame, self.spec))
+        scored = self.score_rows(x, frame)
+        if reasons:
+            scored.reasons = self.explain_rows(x, frame, scored)
+        return scored.frame(frame.index)

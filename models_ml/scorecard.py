@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from optbinning import BinningProcess
-from sklearn.linear_model import LogisticRegression
 
+from models_ml.explain import as_array
 from models_ml.features import FeatureSpec, to_matrix
 
 PDO = 20.0
@@ -36,8 +35,10 @@ def binning_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return data
 
 
-def fit_binning(data: pd.DataFrame, y: np.ndarray, spec: FeatureSpec) -> BinningProcess:
+def fit_binning(data: pd.DataFrame, y: np.ndarray, spec: FeatureSpec):
     """optbinning's binning of every feature (monotone event rate for numeric ones), keeping IV >= 0.02."""
+    from optbinning import BinningProcess  # imported here: scoring applies the card without it
+
     process = BinningProcess(
         list(spec.columns),
         categorical_variables=list(spec.categorical),
@@ -58,6 +59,8 @@ class Scorecard:
     @classmethod
     def fit(cls, frame: pd.DataFrame, y: np.ndarray, spec: FeatureSpec, seed: int) -> Scorecard:
         """Bin every feature, keep the informative ones, fit the logistic regression on their WOE."""
+        from sklearn.linear_model import LogisticRegression  # imported here, as optbinning is
+
         data = binning_frame(frame, spec)
         # a feature with fewer than two known values in these rows has nothing to bin (optbinning refuses it)
         spec = spec.without({c for c in spec.columns if data[c].nunique(dropna=True) < 2})
@@ -111,17 +114,39 @@ class Scorecard:
 
     def contributions(self, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
         """Each selected variable's term in the log-odds of bad, centred on its training mean (like SHAP)."""
-        x = to_matrix(frame, spec)
-        cols = [v["coef"] * (self.woe_of(v, x[v["name"]]) - v["mean_woe"]) for v in self.variables]
-        return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+        return self.contributions_of(as_array(to_matrix(frame, spec)), spec)
 
     def predict(self, frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
         """P(bad)."""
-        x = to_matrix(frame, spec)
-        z = np.full(len(frame), self.intercept)
-        for v in self.variables:
-            z += v["coef"] * self.woe_of(v, x[v["name"]])
+        return self.predict_of(as_array(to_matrix(frame, spec)), spec)
+
+    def contributions_of(self, x: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+        """`contributions` for the rows of model matrix `x` (as `as_array` makes it for `spec`)."""
+        cols = [v["coef"] * (woe - v["mean_woe"]) for v, woe in zip(self.variables, self._woes(x, spec), strict=True)]
+        return np.column_stack(cols) if cols else np.zeros((len(x), 0))
+
+    def predict_of(self, x: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+        """`predict` for the rows of model matrix `x` (as `as_array` makes it for `spec`)."""
+        z = np.full(len(x), self.intercept)
+        for v, woe in zip(self.variables, self._woes(x, spec), strict=True):
+            z += v["coef"] * woe
         return 1.0 / (1.0 + np.exp(-z))
+
+    def _woes(self, x: np.ndarray, spec: FeatureSpec):
+        """Each selected variable's WOE for the rows of model matrix `x`, as `woe_of` gives it."""
+        for variable in self.variables:
+            name = variable["name"]
+            values = x[:, spec.columns.index(name)].astype("float64")
+            if variable["kind"] == "numeric":
+                yield self.woe_of(variable, pd.Series(values, copy=False))
+                continue
+            # by level code: the level's WOE (0 for a level the card never saw), then the missing bin's
+            woe = np.asarray(variable["woe"], dtype="float64")
+            lookup = {value: i for i, group in enumerate(variable["groups"]) for value in group}
+            levels = spec.categorical[name]
+            table = np.array([*(woe[lookup[level]] if level in lookup else 0.0 for level in levels),
+                              variable["woe_missing"]])
+            yield table[np.where(np.isnan(values), len(levels), values).astype("int64")]
 
     @property
     def names(self) -> list[str]:

@@ -6,15 +6,17 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from models_ml.config import ModelSettings
 from models_ml.features import FeatureSpec, add_months, month_filter, quote, sample_filter, select_list
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 MAX_TRAIN_MONTHS = 6
 EARLY_STOPPING_ROUNDS = 50
@@ -103,6 +105,7 @@ def lgb_params(settings: ModelSettings, **overrides: Any) -> dict[str, Any]:
 def make_dataset(params: dict[str, Any], x: pd.DataFrame, y: np.ndarray, categorical: list[str],
                  reference: lgb.Dataset | None = None) -> lgb.Dataset:
     """A binned LightGBM dataset; one can serve several models (set_label) when only the target changes."""
+    import lightgbm as lgb
     data = lgb.Dataset(x, label=y, reference=reference, categorical_feature=categorical or "auto",
                        free_raw_data=False, params=dict(params))
     return data.construct()
@@ -111,6 +114,7 @@ def make_dataset(params: dict[str, Any], x: pd.DataFrame, y: np.ndarray, categor
 def fit_on(params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset | None,
            rounds: int = MAX_ROUNDS) -> lgb.Booster:
     """Train a booster, with early stopping on `valid` when given (cut back to its best iteration)."""
+    import lightgbm as lgb
     callbacks = []
     if valid is not None:
         callbacks.append(lgb.early_stopping(EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False))
@@ -135,6 +139,9 @@ def booster_bytes(booster: lgb.Booster) -> bytes:
 
 
 def load_booster(data: bytes, num_threads: int) -> lgb.Booster:
+    """A booster from its text; LightGBM is imported here, on first use, as it takes seconds."""
+    import lightgbm as lgb
+
     booster = lgb.Booster(model_str=data.decode("utf-8"))
     booster.params["num_threads"] = num_threads
     return booster

@@ -236,6 +236,22 @@ def test_scores_table_follows_the_contract(trained, scores):
     assert scores.loc[scores["model_name"] != "content", ["top_category", "category_ranking"]].isna().all().all()
 
 
+def test_nightly_scores_equal_those_scored_from_the_feature_frames(trained, scores):
+    """The nightly run (one Arrow read for all models, DuckDB-formatted reason codes) writes exactly what each
+    scorer gives for its own pandas feature frame, reason codes, rankings and ranks included."""
+    columns = ["user_pseudonym", "score", "score_rank", "grade", "top_category", "category_ranking", "reason_codes"]
+    with duckdb.connect(str(trained.warehouse), read_only=True) as con:
+        relation = feature_relation(con, FEATURES_TABLE, trained.settings.history_table)
+        for name in MODEL_NAMES:
+            scorer = load_scorer(trained.settings, name)
+            fresh = score_frame(scorer, feature_frame(con, relation, scorer, FEATURE_MONTH))[columns]
+            stored = scores[(scores["model_name"] == name)
+                            & (pd.to_datetime(scores["batch_date"]).dt.date == dt.date(2026, 11, 20))]
+            stored = stored.sort_values("user_pseudonym")[columns].reset_index(drop=True)
+            fresh = fresh.sort_values("user_pseudonym").reset_index(drop=True)
+            pd.testing.assert_frame_equal(stored.astype(object), fresh.astype(object), check_exact=True, obj=name)
+
+
 def test_scored_populations_are_those_of_the_label_definitions(trained, scores, pipeline):
     # propensity: NORMAL at the end of 2026-10 and holding no 手机报 = the label mart's population of 2026-10
     population = _query(trained.warehouse, "select user_pseudonym from marts.fct_propensity_labels "

@@ -18,6 +18,7 @@ from models_ml import metrics
 from models_ml.credit import assign_grades, grade_table, grades_monotone, monotone_directions
 from models_ml.credit_control import ENTER, EXIT, EXITED, IN_CONTROL, decide, first_counted_month
 from models_ml.explain import (
+    TIE_SHIFT,
     ContributionTable,
     as_array,
     fit_reasons,
@@ -25,7 +26,17 @@ from models_ml.explain import (
     reason_codes,
     top_columns,
 )
-from models_ml.features import FeatureSpec, infer_spec, is_excluded, sample_filter, to_matrix
+from models_ml.features import (
+    FeatureSpec,
+    arrow_column,
+    arrow_matrix,
+    infer_spec,
+    is_excluded,
+    sample_filter,
+    select_list,
+    stack_rows,
+    to_matrix,
+)
 from models_ml.scorecard import Scorecard, binning_frame, fit_binning
 from models_ml.training import TrainingError, apply_platt, fit_platt, logit, month_roles, rank_desc, sigmoid
 
@@ -404,3 +415,90 @@ def test_shap_dependence_of_a_column_without_any_value_in_the_measured_rows():
     feature = next(f for f in table.features if f["name"] == "a")
     assert feature["edges"] == [] and len(feature["values"]) == 1
     assert feature["missing"] == pytest.approx(float(lgb_contributions(booster, empty)[:, 0].mean()))
+
+
+# ------------------------------------------------------------------- scoring from arrays, against references
+
+
+def _reference_reason_codes(contributions: np.ndarray, names: list[str], k: int = 3) -> list[str]:
+    """Reason codes row by row: a stable sort of each row (ties within the tie shift: lower column first)."""
+    codes = []
+    for row in contributions:
+        keyed = row - np.arange(len(row)) * TIE_SHIFT if k < len(row) else row
+        order = sorted(range(len(row)), key=lambda j: -keyed[j])[:k]
+        parts = [f'"{json.dumps(names[j])[1:-1]}:+{row[j]:.2f}"' for j in order if row[j] >= 0.005]
+        codes.append("[" + ",".join(parts) + "]")
+    return codes
+
+
+def test_reason_codes_match_a_row_by_row_reference():
+    rng = np.random.default_rng(11)
+    names = [f"f{j}" for j in range(9)] + ['q"uote', "it's"]
+    values = np.round(rng.normal(0.05, 0.3, (3000, len(names))), 3)  # rounded: many ties
+    values[:50] = 0.0
+    values[50:100, 4] = 0.005  # the threshold itself is a reason
+    values[100:150] = rng.choice([0.004999, 0.125, 0.135, 2.675], (50, len(names)))  # rounding at the half
+    assert reason_codes(values, names) == _reference_reason_codes(values, names)
+    # fewer columns than reasons: every positive column, largest first
+    few = values[:, :2]
+    assert reason_codes(few, names[:2]) == _reference_reason_codes(few, names[:2])
+
+
+def _reference_lookup(table: ContributionTable, matrix: pd.DataFrame) -> np.ndarray:
+    """Each feature's contribution looked up value by value, from the table's JSON."""
+    out = np.zeros((len(matrix), len(table.features)))
+    for j, feature in enumerate(table.features):
+        for i, value in enumerate(matrix[feature["name"]]):
+            if "levels" in feature:
+                out[i, j] = feature["missing"] if pd.isna(value) else feature["levels"].get(str(value), 0.0)
+            elif np.isnan(value):
+                out[i, j] = feature["missing"]
+            else:
+                bin_ = int(np.searchsorted(feature["edges"], float(value), side="right"))
+                out[i, j] = feature["values"][min(bin_, len(feature["values"]) - 1)]
+    return out
+
+
+def test_contribution_lookup_of_the_float_array_matches_a_value_by_value_reference():
+    booster, x, spec = _additive_model()
+    table, _ = fit_reasons(booster, x, spec, rows=4000)
+    rows = x.iloc[4000:4600].copy()
+    rows.loc[rows.index[:20], "c"] = None  # missing level
+    expected = _reference_lookup(table, rows)
+    assert np.array_equal(table.contributions(rows), expected)
+    assert np.array_equal(table.lookup(as_array(rows), spec.categorical), expected)
+
+
+def test_arrow_matrix_equals_the_frame_matrix():
+    frame = pd.DataFrame({"a": [1.5, None, 3.0, 2.0], "flag": [True, False, None, True],
+                          "c": ["x", None, "w", "z"], "d": ["p", "p", None, "q"]})
+    spec = FeatureSpec(("a", "flag"), {"c": ("x", "y", "z"), "d": ("p", "q")})  # "w" is not a level
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        sql = f"select {select_list(spec)} from frame f"
+        from_frame = as_array(to_matrix(con.execute(sql).df(), spec))
+        table = con.execute(sql).to_arrow_table()
+    from_arrow = arrow_matrix(table, spec)
+    assert from_arrow.dtype == np.float32 and from_arrow.flags.c_contiguous
+    assert np.array_equal(from_arrow, from_frame, equal_nan=True)
+    assert np.isnan(from_arrow[2, 2]) and np.isnan(from_arrow[1, 2])
+    # some rows, in blocks smaller than the rows
+    columns = [arrow_column(table[n]) for n in spec.numeric]
+    columns += [arrow_column(table[n], levels) for n, levels in spec.categorical.items()]
+    rows = np.array([3, 0, 2])
+    assert np.array_equal(stack_rows(columns, rows, block_rows=2), from_frame[rows], equal_nan=True)
+
+
+def test_scorecard_terms_of_the_float_array_match_those_of_the_frame():
+    frame, y, spec = _credit_data()
+    card = Scorecard.fit(frame, y, spec, seed=1)
+    test = frame.head(500).copy()
+    test.loc[test.index[:5], "plan_code"] = None
+    test.loc[test.index[5:10], "balance_fen"] = np.nan
+    x = to_matrix(test, spec)
+    terms = np.column_stack([v["coef"] * (Scorecard.woe_of(v, x[v["name"]]) - v["mean_woe"]) for v in card.variables])
+    z = np.full(len(test), card.intercept)
+    for v in card.variables:
+        z += v["coef"] * Scorecard.woe_of(v, x[v["name"]])
+    assert np.array_equal(card.contributions_of(as_array(x), spec), terms)
+    assert np.array_equal(card.predict_of(as_array(x), spec), 1.0 / (1.0 + np.exp(-z)))

@@ -579,11 +579,15 @@ def score_command(
     from models_ml.scoring import ScoringError, score_models
 
     out = Console(highlight=False)
+    timings: dict[str, float] = {}
     try:
         outcomes = score_models(_model_settings(features_table), _date(batch) if batch else None, _models(model),
-                                on_model=lambda o: out.print(o.summary(), soft_wrap=True))
+                                on_model=lambda o: out.print(o.summary(), soft_wrap=True), timings=timings)
     except (ScoringError, FeatureError) as exc:
         _fail(str(exc))
+    if "features" in timings:
+        out.print(f"features read once for every model, while the models loaded, in {timings['features']:.1f} s",
+                  soft_wrap=True)
     skipped = [o for o in outcomes if o.skipped]
     for o in skipped:
         out.print(o.summary(), soft_wrap=True)

@@ -47,6 +47,14 @@
 {%- endmacro %}
 
 
+{#- A test on a staging model that checks a lake source across its partitions (unique_over_batches): it names
+    the source by source_name and table_name instead of depending on it. -#}
+{% macro checks_lake_source(test_node, source) -%}
+    {%- set kwargs = (test_node.get('test_metadata') or {}).get('kwargs') or {} -%}
+    {{ return(kwargs.get('source_name') == source.source_name and kwargs.get('table_name') == source.name) }}
+{%- endmacro %}
+
+
 {#- on-run-end: record the partitions of every lake source whose tests all ran and passed in this run. -#}
 {% macro record_tested_lake_partitions(results) -%}
     {%- if not execute or target.type != 'duckdb' or flags.WHICH not in ('build', 'test') -%}
@@ -61,7 +69,8 @@
         {%- set found = modules.re.search("read_parquet\(\s*'([^']+)'", source.relation_name or '') -%}
         {%- set tests = [] -%}
         {%- set passed = [] -%}
-        {%- for node in graph.nodes.values() if node.resource_type == 'test' and source.unique_id in node.depends_on.nodes -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'test'
+                and (source.unique_id in node.depends_on.nodes or vasmart.checks_lake_source(node, source)) -%}
             {%- do tests.append(node.unique_id) -%}
             {%- if outcome.get(node.unique_id) in ('pass', 'warn') -%}
                 {%- do passed.append(node.unique_id) -%}

@@ -5,11 +5,20 @@
     On DuckDB a build looks only at the keys of the source's raw partitions that no successful build has tested
     yet (macros/lake_tests.sql): each of them is looked up in every batch, so a repeat that involves a new or
     redelivered partition is found, and a repeat among tested partitions was found when the later of them was
-    new. The test reads the source as well, so the ledger records the source's partitions only when this test
-    passed too. `--full-refresh`, the variable vasmart_raw_tests set to 'all', and other engines check every key.
+    new. The ledger counts this test among the source's tests (record_tested_lake_partitions reads its
+    source_name and table_name), so it records the source's partitions only when this test passed too.
+    `--full-refresh`, the variable vasmart_raw_tests set to 'all', and other engines check every key.
 -#}
 {% test unique_over_batches(model, column_name, source_name, table_name) %}
-{%- set untested = vasmart.lake_untested_batches(source(source_name, table_name)) -%}
+{#- The source is found in the graph rather than through source(): a dependency on it would make dbt select
+    this test (eagerly) in every run that selects the source, even where the staging model is not built. -#}
+{%- set lake = [] -%}
+{%- if execute -%}
+    {%- for node in graph.sources.values() if node.source_name == source_name and node.name == table_name -%}
+        {%- do lake.append({'identifier': node.identifier, 'external': node.relation_name}) -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- set untested = vasmart.lake_untested_batches(lake[0]) if lake else none -%}
 
 with
 

@@ -99,28 +99,9 @@ label_months as (
 
 ),
 
-{% if is_incremental() %}
-built as (
-
-  select distinct
-    population_month,
-    inputs_fingerprint
-  from {{ this }}
-
-),
-{% endif %}
-
 months_to_build as (
 
-  select label_months.*
-  from label_months
-  {% if is_incremental() %}
-    left join built
-      on
-        label_months.month_start_date = built.population_month
-        and label_months.inputs_fingerprint = built.inputs_fingerprint
-    where built.population_month is null
-  {% endif %}
+  {{ unbuilt_label_months('label_months', 'month_start_date') }}
 
 ),
 

@@ -14,36 +14,15 @@
     partition_by=(['population_month'] if target.type == 'spark' else none),
     on_schema_change='fail'
 ) }}
+{#- with pseudonyms of another key stored, no month counts as built -#}
+{%- set same_key = "exists (select 1 from " ~ ref('int_users_pseudonymized') ~ " as pseudonymized "
+    ~ "where pseudonymized.user_pseudonym = (select user_pseudonym from " ~ this ~ " limit 1))" %}
 
 with
 
-{% if is_incremental() %}
-built as (
-
-  select distinct
-    population_month,
-    inputs_fingerprint
-  from {{ this }}
-  where exists (
-    -- pseudonyms of another key: nothing counts as built
-    select 1 from {{ ref('int_users_pseudonymized') }} as pseudonymized
-    where pseudonymized.user_pseudonym = (select user_pseudonym from {{ this }} limit 1)
-  )
-
-),
-{% endif %}
-
 labels as (
 
-  select labels.*
-  from {{ ref('int_content_labels') }} as labels
-  {% if is_incremental() %}
-    left join built
-      on
-        labels.population_month = built.population_month
-        and labels.inputs_fingerprint = built.inputs_fingerprint
-    where built.population_month is null
-  {% endif %}
+  {{ unbuilt_label_months(ref('int_content_labels'), 'population_month', built_where=same_key) }}
 
 ),
 

@@ -39,6 +39,7 @@ NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
                  "UBIGINT", "FLOAT", "DOUBLE", "REAL")
 MAX_LEVELS = 64
 FEATURE_VIEW = "model_features"  # the temporary view `feature_relation()` defines on a connection
+HISTORY_SUMMARY = "model_history_summary"  # the temporary table of every month's history summary behind it
 HISTORY_MONTHS = 12
 CATEGORY_PREFIXES = ("news", "sports", "finance", "entertainment", "music", "games", "life", "education")
 
@@ -110,42 +111,58 @@ def _history_aggregates() -> str:
            avg(h.vas_delivery_received_count) as vas_delivery_received_12m_avg"""
 
 
-def _history_sql(table: str, history: str) -> str:
-    """The features table with each row's last HISTORY_MONTHS months of the history table summarised."""
+def history_summary_sql(history: str, month: dt.date) -> str:
+    """One row per user with history in the HISTORY_MONTHS months up to `month`, summarised.
+
+    Plain SQL that DuckDB and Spark both run (`vasmart.spark_scoring` summarises the same way); the window's
+    bounds are month-start dates computed here, as the history table's months are.
+    """
+    low = add_months(month, -HISTORY_MONTHS)
+    return f"""
+        select h.user_pseudonym,
+               {_history_aggregates()}
+        from {history} h
+        where h.month_start_date <= DATE '{month.isoformat()}'
+          and h.month_start_date > DATE '{low.isoformat()}'
+        group by h.user_pseudonym
+    """
+
+
+def _materialise_history(con: duckdb.DuckDBPyConnection, table: str, history: str) -> None:
+    """HISTORY_SUMMARY: `history_summary_sql` for every month of `table`, keyed by user and month.
+
+    Each month is summarised on its own (a group-by over twelve months of history), once per connection,
+    so the readers that follow (spec inference, one load per training role and model) join a table on its
+    keys instead of re-running a range join of every feature row with its twelve history months.
+    """
+    months = [r[0] for r in con.execute(f"select distinct month_start_date from {table} order by 1").fetchall()]
+
+    def dated(month: dt.date) -> str:
+        return f"select DATE '{month.isoformat()}' as month_start_date, s.* from ({history_summary_sql(history, month)}) s"
+
+    first = dated(months[0]) if months else dated(dt.date(2000, 1, 1)) + " limit 0"
+    con.execute(f"create or replace temp table {HISTORY_SUMMARY} as {first}")
+    for month in months[1:]:
+        con.execute(f"insert into {HISTORY_SUMMARY} {dated(month)}")
+
+
+def _history_sql(table: str) -> str:
+    """The features table with each row's last HISTORY_MONTHS months of history (HISTORY_SUMMARY) beside it."""
     return f"""
         create or replace temp view {FEATURE_VIEW} as
-        with history as (
-            select f.user_pseudonym, f.month_start_date,
-                   {_history_aggregates()}
-            from {table} f
-            inner join {history} h
-              on h.user_pseudonym = f.user_pseudonym
-             and h.month_start_date <= f.month_start_date
-             and h.month_start_date > f.month_start_date - interval {HISTORY_MONTHS} month
-            group by f.user_pseudonym, f.month_start_date
-        )
-        select f.*, history.* exclude (user_pseudonym, month_start_date)
-        from {table} f left join history using (user_pseudonym, month_start_date)
+        select f.*, s.* exclude (user_pseudonym, month_start_date)
+        from {table} f left join {HISTORY_SUMMARY} s using (user_pseudonym, month_start_date)
     """
 
 
 def _month_history_sql(table: str, history: str, month: dt.date) -> str:
-    """`_history_sql` for the rows of one month only: the history is summarised by user alone, without
-    joining it to the features table first (the same values, for a fraction of the work)."""
-    start = f"DATE '{month.isoformat()}'"
+    """`_history_sql` for the rows of one month only, summarised in the view itself (what scoring reads)."""
     return f"""
         create or replace temp view {FEATURE_VIEW} as
-        with history as (
-            select h.user_pseudonym,
-                   {_history_aggregates()}
-            from {history} h
-            where h.month_start_date <= {start}
-              and h.month_start_date > {start} - interval {HISTORY_MONTHS} month
-            group by h.user_pseudonym
-        )
+        with history as ({history_summary_sql(history, month)})
         select f.*, history.* exclude (user_pseudonym)
         from {table} f left join history using (user_pseudonym)
-        where f.month_start_date = {start}
+        where f.month_start_date = DATE '{month.isoformat()}'
     """
 
 
@@ -167,7 +184,11 @@ def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | 
     missing = sorted(needed - names)
     if missing:
         raise FeatureError(f"history table {history} has no {', '.join(missing)} column")
-    con.execute(_history_sql(table, history) if month is None else _month_history_sql(table, history, month))
+    if month is None:
+        _materialise_history(con, table, history)
+        con.execute(_history_sql(table))
+    else:
+        con.execute(_month_history_sql(table, history, month))
     return FEATURE_VIEW
 
 

@@ -127,7 +127,13 @@ def test_history_features_summarise_the_last_twelve_months_of_the_subscriber_mon
                            [FEATURE_MONTH]).fetchone()[0]
         months = con.execute("select * from marts.fct_subscriber_month").df()
         assert feature_relation(con, FEATURES_TABLE, None) == FEATURES_TABLE
+        # scoring's one-month relation gives the same rows as training's relation over every month
+        one_month = feature_relation(con, FEATURES_TABLE, "marts.fct_subscriber_month", FEATURE_MONTH)
+        scored = con.execute(f"select * from {one_month}").df()
     assert len(got) == view and got["user_pseudonym"].is_unique
+    pd.testing.assert_frame_equal(got.sort_values("user_pseudonym").reset_index(drop=True),
+                                  scored.sort_values("user_pseudonym").reset_index(drop=True))
+    assert got["history_months_12m"].isna().sum() < len(got)
     months["month_start_date"] = pd.to_datetime(months["month_start_date"])
     window = months[(months["month_start_date"] <= pd.Timestamp(FEATURE_MONTH))
                     & (months["month_start_date"] > pd.Timestamp(FEATURE_MONTH) - pd.DateOffset(months=12))]

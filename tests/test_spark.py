@@ -8,7 +8,8 @@ process), shared by the pytest-xdist workers through a file lock. The tests then
 - every public mart has, on Spark, the row count and the checksum of its key columns (the columns of its
   `unique` / `unique_combination_of_columns` test; users by keyed pseudonym, so the pseudonyms agree too)
   that it has on DuckDB, and the same value in every other column (floats to 9 significant digits) except
-  `inputs_written_at` (see NOT_COMPARED). Spark's marts are read from the Parquet files Spark wrote;
+  `inputs_written_at` and `inputs_fingerprint` (see NOT_COMPARED). Spark's marts are read from the Parquet
+  files Spark wrote;
 - scoring through Spark (`mapInPandas` over partitions, the same `models_ml` scorer) gives the scores, grades,
   reason codes and ranks of the single-machine path, for every trained model of the shared trained home.
 
@@ -52,6 +53,8 @@ NOT_COMPARED = {
     # when the raw-zone files a month was built from were written: read from the files' modification times,
     # which only DuckDB's read_blob() exposes in SQL; NULL on Spark by design (macros/lake_partitions.sql)
     "inputs_written_at",
+    # a hash of those times (with the catalogue's mapping): NULL where they are, so every month is rebuilt
+    "inputs_fingerprint",
 }
 
 
@@ -212,6 +215,7 @@ def test_scoring_through_spark_gives_the_single_machine_scores(tmp_path_factory,
     from pipeline_home import built_home
 
     from models_ml.config import MODEL_NAMES
+    from models_ml.features import feature_relation
     from models_ml.scorers import load_scorer
     from models_ml.scoring import feature_frame, feature_month_for, score_frame
     from vasmart import spark as vspark
@@ -228,16 +232,25 @@ def test_scoring_through_spark_gives_the_single_machine_scores(tmp_path_factory,
     features_dir.mkdir()
     con.execute(f"copy (select * from {settings.features_table} where month_start_date = ?) to "
                 f"'{features_dir}' (format parquet, per_thread_output true)", [month])
+    # and the whole monthly history, whose last twelve months Spark summarises beside each user
+    history_dir = tmp_path / "history"
+    history_dir.mkdir()
+    con.execute(f"copy (select * from {settings.history_table}) to '{history_dir}' "
+                "(format parquet, per_thread_output true)")
+    relation = feature_relation(con, settings.features_table, settings.history_table, month)
     spark = vspark.session(Settings(home=tmp_path / "spark_home"))
     try:
         features = spark.read.parquet(str(features_dir)).repartition(4)
+        history = spark.read.parquet(str(history_dir)).repartition(3)
         scored_models = 0
         for name in MODEL_NAMES:
             scorer = load_scorer(settings, name)
-            expected = score_frame(scorer, feature_frame(con, settings.features_table, scorer, month))
+            assert any(c.endswith("_12m") for c in scorer.spec.columns), name  # the history summary is used
+            expected = score_frame(scorer, feature_frame(con, relation, scorer, month))
             population = getattr(scorer, "population_sql", None)
             cohorts = spark.createDataFrame(con.execute(population).df()) if population else None
-            got = score_month(spark, settings, scorer, month, features=features, cohorts=cohorts).toPandas()
+            got = score_month(spark, settings, scorer, month, features=features, cohorts=cohorts,
+                              history=history).toPandas()
             assert len(got) == len(expected) > 100, name
             both = expected.merge(got, on="user_pseudonym", suffixes=("", "_spark"), validate="one_to_one")
             assert len(both) == len(expected), name

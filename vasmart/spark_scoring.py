@@ -25,6 +25,7 @@ SCORE_SCHEMA = ("user_pseudonym string, score double, grade string, top_category
                 "category_ranking string, reason_codes string")
 SCORE_COLUMNS = ("score", "grade", "top_category", "category_ranking", "reason_codes")
 BATCH_ROWS = 20_000
+HISTORY_VIEW = "vasmart_model_history"
 
 _SCORERS: dict[tuple[str, str, str], object] = {}
 
@@ -51,19 +52,29 @@ def feature_columns(scorer, available: list[str]) -> tuple[list[str], list[str],
 
 
 def score_month(spark, settings: ModelSettings, scorer, month: dt.date, features=None, cohorts=None,
-                reasons: bool = True):
+                reasons: bool = True, history=None):
     """The scorer's population of `month` scored on Spark: SCORE_SCHEMA plus score_rank (a Spark DataFrame).
 
     `features` is the customer view as a Spark DataFrame (default: the table `settings.features_table`);
-    `cohorts` the credit cohorts (user_pseudonym, month_start_date, credit_segment) for a scorer that has a
-    population query (default: that query on Spark). Numeric features are read as FLOAT and the others as
-    stored, exactly as the single-machine path reads them.
+    `history` the per-user monthly history whose last twelve months are summarised beside each row, with
+    the single-machine path's SQL (`models_ml.features.history_summary_sql`; default: the table
+    `settings.history_table` when Spark has it); `cohorts` the credit cohorts (user_pseudonym,
+    month_start_date, credit_segment) for a scorer that has a population query (default: that query on
+    Spark). Numeric features are read as FLOAT and the others as stored, exactly as the single-machine path
+    reads them.
     """
     from pyspark.sql import functions as F
 
-    table = features if features is not None else spark.table(settings.features_table)
-    numeric, categorical, others = feature_columns(scorer, table.columns)
-    frame = table.where(F.col("month_start_date") == F.lit(month))
+    from models_ml.features import history_summary_sql
+
+    frame = features if features is not None else spark.table(settings.features_table)
+    frame = frame.where(F.col("month_start_date") == F.lit(month))
+    if history is None and settings.history_table and spark.catalog.tableExists(settings.history_table):
+        history = spark.table(settings.history_table)
+    if history is not None:
+        history.createOrReplaceTempView(HISTORY_VIEW)
+        frame = frame.join(spark.sql(history_summary_sql(HISTORY_VIEW, month)), "user_pseudonym", "left")
+    numeric, categorical, others = feature_columns(scorer, frame.columns)
     columns = [F.col("user_pseudonym"),
                *(F.col(c).cast("float").alias(c) for c in numeric),
                *(F.col(c) for c in categorical),

@@ -54,12 +54,18 @@
 {% endmacro %}
 
 
-{#- listagg ordered by the aggregated value itself (`order by <measure>`), as DuckDB's string_agg orders it:
-    Spark's collect_list has no order, so the list is sorted. Other orders fall back to dbt-spark's listagg. -#}
+{#- listagg in a stated order, as DuckDB's string_agg gives it: Spark's collect_list has no order, so the
+    values are collected with their sort key and sorted. Only a single-key `order by <expression>` (ascending)
+    is supported; anything else is a compiler error rather than a silently unordered list. -#}
 {% macro spark__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
-    {%- if order_by_clause and order_by_clause | trim | lower == 'order by ' ~ (measure | trim | lower) and not limit_num -%}
+    {%- set order = (order_by_clause or '') | trim -%}
+    {%- set key = order[9:] | trim if order[:9] | lower == 'order by ' else '' -%}
+    {%- if not key or limit_num or ',' in key or key.split() | length > 1 and key.split()[-1] | lower in ('asc', 'desc') -%}
+        {{ exceptions.raise_compiler_error("listagg on Spark takes one ascending 'order by <expression>' and no limit; got: " ~ order_by_clause ~ (" limit " ~ limit_num if limit_num else "")) }}
+    {%- endif -%}
+    {%- if key | lower == measure | trim | lower -%}
         array_join(array_sort(collect_list({{ measure }})), {{ delimiter_text }})
     {%- else -%}
-        {{ return(dbt_spark.spark__listagg(measure, delimiter_text, order_by_clause, limit_num)) }}
+        array_join(transform(array_sort(collect_list(named_struct('k', {{ key }}, 'v', {{ measure }}))), e -> e.v), {{ delimiter_text }})
     {%- endif -%}
 {%- endmacro %}

@@ -26,7 +26,16 @@ import pandas as pd
 from models_ml import metrics
 from models_ml.config import ModelSettings
 from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
-from models_ml.features import FeatureSpec, add_months, infer_spec, month_filter, select_list, to_matrix
+from models_ml.features import (
+    FeatureSpec,
+    add_months,
+    feature_months,
+    for_months,
+    infer_spec,
+    month_filter,
+    select_list,
+    to_matrix,
+)
 from models_ml.labels import CREDIT_COHORTS, CREDIT_LABELS, observable_months
 from models_ml.scorecard import Scorecard
 from models_ml.scored import Reasons, Scored
@@ -267,8 +276,9 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
 def _stability(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec, scorer: CreditScorer,
                cohorts: list[dt.date]) -> dict[str, pd.DataFrame]:
     """PSI of the score and of each feature between consecutive cohorts (labelled or not), with bands."""
+    months = [m for m in feature_months(con, table, complete_only=False) if m >= add_months(cohorts[0], 1)]
     frame = con.execute(
-        f"select c.cohort_month, c.credit_segment, {select_list(spec)} from {table} f "
+        f"select c.cohort_month, c.credit_segment, {select_list(spec)} from {for_months(con, table, months)} f "
         f"join ({CREDIT_COHORTS}) c using (user_pseudonym, month_start_date) "
         f"where c.cohort_month >= DATE '{cohorts[0].isoformat()}' order by c.cohort_month, f.user_pseudonym"
     ).df()

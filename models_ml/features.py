@@ -13,9 +13,12 @@ from raw data: the marts are the feature store.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -39,7 +42,9 @@ NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
                  "UBIGINT", "FLOAT", "DOUBLE", "REAL")
 MAX_LEVELS = 64
 FEATURE_VIEW = "model_features"  # the temporary view `feature_relation()` defines on a connection
-HISTORY_SUMMARY = "model_history_summary"  # the temporary table of every month's history summary behind it
+FEATURE_SOURCE = "model_features_source"  # what it reads: the features and history tables' names
+SCRATCH_DB = "vasmart_model_scratch"  # where `for_months` keeps the month summaries it computed
+_SCRATCH_DIRS: list[tempfile.TemporaryDirectory] = []
 HISTORY_MONTHS = 12
 CATEGORY_PREFIXES = ("news", "sports", "finance", "entertainment", "music", "games", "life", "education")
 
@@ -128,31 +133,79 @@ def history_summary_sql(history: str, month: dt.date) -> str:
     """
 
 
-def _materialise_history(con: duckdb.DuckDBPyConnection, table: str, history: str) -> None:
-    """HISTORY_SUMMARY: `history_summary_sql` for every month of `table`, keyed by user and month.
+def _history_sql(table: str, history: str, months: list[dt.date], name: str = FEATURE_VIEW) -> str:
+    """View `name`: the rows of `months` of the features table, each with its last HISTORY_MONTHS months of
+    history beside it.
 
-    Each month is summarised on its own (a group-by over twelve months of history), once per connection,
-    so the readers that follow (spec inference, one load per training role and model) join a table on its
-    keys instead of re-running a range join of every feature row with its twelve history months.
+    The summary is `history_summary_sql` once per month, as branches of a UNION ALL, so a view summarises
+    only the months it holds (one group-by over twelve months of history each) instead of joining every
+    feature row with its twelve history months.
     """
-    months = [r[0] for r in con.execute(f"select distinct month_start_date from {table} order by 1").fetchall()]
+    branches = "\n        union all\n".join(
+        f"select DATE '{m.isoformat()}' as month_start_date, s.* from ({history_summary_sql(history, m)}) s"
+        for m in months) or (f"select DATE '2000-01-01' as month_start_date, s.* "
+                             f"from ({history_summary_sql(history, dt.date(2000, 1, 1))}) s where false")
+    return f"""
+        create or replace temp view {name} as
+        with summary as ({branches})
+        select f.*, s.* exclude (user_pseudonym, month_start_date)
+        from {table} f left join summary s using (user_pseudonym, month_start_date)
+        where {month_filter(months, 'f.month_start_date') if months else 'false'}
+    """
+
+
+def _text_source(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """Where the text columns of `relation` can be read: the features table behind `feature_relation()`'s view
+    (its history summary is numeric), so counting categorical levels summarises no history."""
+    if relation != FEATURE_VIEW:
+        return relation
+    return con.execute(f"select table_name from {FEATURE_SOURCE}").fetchone()[0]
+
+
+def _scratch_summary(con: duckdb.DuckDBPyConnection) -> str:
+    """The table of month summaries already computed on this connection, in a scratch database file.
+
+    A file, not a temporary table: the summaries of a million users' months outgrow the memory the trainers
+    give DuckDB, and a file-backed table spills and reads back like any other (the directory is removed when
+    the process ends).
+    """
+    attached = {r[0] for r in con.execute("select database_name from duckdb_databases()").fetchall()}
+    if SCRATCH_DB not in attached:
+        directory = tempfile.TemporaryDirectory(prefix="vasmart-features-")
+        _SCRATCH_DIRS.append(directory)
+        con.execute(f"attach '{Path(directory.name) / 'summary.duckdb'}' as {SCRATCH_DB} (read_write)")
+    return f"{SCRATCH_DB}.history_summary"
+
+
+def for_months(con: duckdb.DuckDBPyConnection, relation: str, months: list[dt.date]) -> str:
+    """`relation` narrowed to `months`: for the view `feature_relation()` made, a view of those months joined
+    to their history summaries, each month summarised once per connection and kept (the trainers' loads,
+    spec and stability checks read the same months again and again); any other relation as it is."""
+    if relation != FEATURE_VIEW or not months:
+        return relation
+    table, history = con.execute(f"select table_name, history_name from {FEATURE_SOURCE}").fetchone()
+    months = sorted(set(months))
+    summary = _scratch_summary(con)
 
     def dated(month: dt.date) -> str:
         return f"select DATE '{month.isoformat()}' as month_start_date, s.* from ({history_summary_sql(history, month)}) s"
 
-    first = dated(months[0]) if months else dated(dt.date(2000, 1, 1)) + " limit 0"
-    con.execute(f"create or replace temp table {HISTORY_SUMMARY} as {first}")
-    for month in months[1:]:
-        con.execute(f"insert into {HISTORY_SUMMARY} {dated(month)}")
-
-
-def _history_sql(table: str) -> str:
-    """The features table with each row's last HISTORY_MONTHS months of history (HISTORY_SUMMARY) beside it."""
-    return f"""
-        create or replace temp view {FEATURE_VIEW} as
+    exists = con.execute("select count(*) from duckdb_tables() where database_name = ? and table_name = ?",
+                         [SCRATCH_DB, "history_summary"]).fetchone()[0]
+    if not exists:
+        con.execute(f"create table {summary} as {dated(months[0])} limit 0")
+    done = {r[0] for r in con.execute(f"select distinct month_start_date from {summary}").fetchall()}
+    for month in months:
+        if month not in done:
+            con.execute(f"insert into {summary} {dated(month)}")
+    name = f"{FEATURE_VIEW}_{hashlib.md5(','.join(m.isoformat() for m in months).encode()).hexdigest()[:12]}"
+    con.execute(f"""
+        create or replace temp view {name} as
         select f.*, s.* exclude (user_pseudonym, month_start_date)
-        from {table} f left join {HISTORY_SUMMARY} s using (user_pseudonym, month_start_date)
-    """
+        from {table} f left join {summary} s using (user_pseudonym, month_start_date)
+        where {month_filter(months, 'f.month_start_date')}
+    """)
+    return name
 
 
 def _month_history_sql(table: str, history: str, month: dt.date) -> str:
@@ -185,8 +238,10 @@ def feature_relation(con: duckdb.DuckDBPyConnection, table: str, history: str | 
     if missing:
         raise FeatureError(f"history table {history} has no {', '.join(missing)} column")
     if month is None:
-        _materialise_history(con, table, history)
-        con.execute(_history_sql(table))
+        months = [r[0] for r in con.execute(f"select distinct month_start_date from {table} order by 1").fetchall()]
+        con.execute(_history_sql(table, history, months))
+        con.execute(f"create or replace temp table {FEATURE_SOURCE} as select ? as table_name, ? as history_name",
+                    [table, history])
     else:
         con.execute(_month_history_sql(table, history, month))
     return FEATURE_VIEW
@@ -207,6 +262,7 @@ def infer_spec(con: duckdb.DuckDBPyConnection, table: str, months: list[dt.date]
             text.append(name)
     categorical: dict[str, tuple[str, ...]] = {}
     if text:
+        table = _text_source(con, table)
         in_months = month_filter(months)
         counts = con.execute(
             f"select {', '.join(f'count(distinct {quote(c)})' for c in text)} from {table} where {in_months}"

@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 
 from models_ml.config import ModelSettings
-from models_ml.features import FeatureSpec, add_months, month_filter, quote, sample_filter, select_list
+from models_ml.features import (
+    FeatureSpec,
+    add_months,
+    for_months,
+    month_filter,
+    quote,
+    sample_filter,
+    select_list,
+)
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -157,6 +165,7 @@ def load_labelled(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec,
                   label_columns: list[str], months: list[dt.date], fraction: float = 1.0,
                   extra_feature_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Features of `months` joined to their labels (inner join on pseudonym and month), ordered by key."""
+    table = for_months(con, table, months)
     extra = "".join(f", f.{quote(c)}" for c in extra_feature_columns if c not in spec.columns)
     labels = ", ".join(f"l.{quote(c)}" for c in label_columns)
     sql = (f"select f.user_pseudonym, f.month_start_date, {select_list(spec)}{extra}, {labels} "

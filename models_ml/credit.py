@@ -29,6 +29,7 @@ from models_ml.explain import ContributionTable, as_array, fit_reasons, importan
 from models_ml.features import (
     FeatureSpec,
     add_months,
+    base_table,
     feature_months,
     for_months,
     infer_spec,
@@ -276,7 +277,8 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
 def _stability(con: duckdb.DuckDBPyConnection, table: str, spec: FeatureSpec, scorer: CreditScorer,
                cohorts: list[dt.date]) -> dict[str, pd.DataFrame]:
     """PSI of the score and of each feature between consecutive cohorts (labelled or not), with bands."""
-    months = [m for m in feature_months(con, table, complete_only=False) if m >= add_months(cohorts[0], 1)]
+    months = [m for m in feature_months(con, base_table(con, table), complete_only=False)
+              if m >= add_months(cohorts[0], 1)]
     frame = con.execute(
         f"select c.cohort_month, c.credit_segment, {select_list(spec)} from {for_months(con, table, months)} f "
         f"join ({CREDIT_COHORTS}) c using (user_pseudonym, month_start_date) "

@@ -133,6 +133,11 @@ def history_summary_sql(history: str, month: dt.date) -> str:
     """
 
 
+def _dated_summary_sql(history: str, month: dt.date) -> str:
+    """`history_summary_sql` with the month it summarises as month_start_date."""
+    return f"select DATE '{month.isoformat()}' as month_start_date, s.* from ({history_summary_sql(history, month)}) s"
+
+
 def _history_sql(table: str, history: str, months: list[dt.date], name: str = FEATURE_VIEW) -> str:
     """View `name`: the rows of `months` of the features table, each with its last HISTORY_MONTHS months of
     history beside it.
@@ -141,10 +146,8 @@ def _history_sql(table: str, history: str, months: list[dt.date], name: str = FE
     only the months it holds (one group-by over twelve months of history each) instead of joining every
     feature row with its twelve history months.
     """
-    branches = "\n        union all\n".join(
-        f"select DATE '{m.isoformat()}' as month_start_date, s.* from ({history_summary_sql(history, m)}) s"
-        for m in months) or (f"select DATE '2000-01-01' as month_start_date, s.* "
-                             f"from ({history_summary_sql(history, dt.date(2000, 1, 1))}) s where false")
+    branches = "\n        union all\n".join(_dated_summary_sql(history, m) for m in months) or (
+        f"{_dated_summary_sql(history, dt.date(2000, 1, 1))} where false")
     return f"""
         create or replace temp view {name} as
         with summary as ({branches})
@@ -154,9 +157,9 @@ def _history_sql(table: str, history: str, months: list[dt.date], name: str = FE
     """
 
 
-def _text_source(con: duckdb.DuckDBPyConnection, relation: str) -> str:
-    """Where the text columns of `relation` can be read: the features table behind `feature_relation()`'s view
-    (its history summary is numeric), so counting categorical levels summarises no history."""
+def base_table(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """The features table behind `feature_relation()`'s view (`relation` itself otherwise): where its keys and
+    text columns can be read without summarising any history (the summary is numeric)."""
     if relation != FEATURE_VIEW:
         return relation
     return con.execute(f"select table_name from {FEATURE_SOURCE}").fetchone()[0]
@@ -187,17 +190,14 @@ def for_months(con: duckdb.DuckDBPyConnection, relation: str, months: list[dt.da
     months = sorted(set(months))
     summary = _scratch_summary(con)
 
-    def dated(month: dt.date) -> str:
-        return f"select DATE '{month.isoformat()}' as month_start_date, s.* from ({history_summary_sql(history, month)}) s"
-
     exists = con.execute("select count(*) from duckdb_tables() where database_name = ? and table_name = ?",
                          [SCRATCH_DB, "history_summary"]).fetchone()[0]
     if not exists:
-        con.execute(f"create table {summary} as {dated(months[0])} limit 0")
+        con.execute(f"create table {summary} as {_dated_summary_sql(history, months[0])} limit 0")
     done = {r[0] for r in con.execute(f"select distinct month_start_date from {summary}").fetchall()}
     for month in months:
         if month not in done:
-            con.execute(f"insert into {summary} {dated(month)}")
+            con.execute(f"insert into {summary} {_dated_summary_sql(history, month)}")
     name = f"{FEATURE_VIEW}_{hashlib.md5(','.join(m.isoformat() for m in months).encode()).hexdigest()[:12]}"
     con.execute(f"""
         create or replace temp view {name} as
@@ -262,7 +262,7 @@ def infer_spec(con: duckdb.DuckDBPyConnection, table: str, months: list[dt.date]
             text.append(name)
     categorical: dict[str, tuple[str, ...]] = {}
     if text:
-        table = _text_source(con, table)
+        table = base_table(con, table)
         in_months = month_filter(months)
         counts = con.execute(
             f"select {', '.join(f'count(distinct {quote(c)})' for c in text)} from {table} where {in_months}"

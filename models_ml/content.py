@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml import metrics
+from models_ml.compiled import CompiledModel
 from models_ml.config import CATEGORIES, ModelSettings
 from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, infer_spec, to_matrix
@@ -31,7 +32,6 @@ from models_ml.training import (
     evaluate_champion,
     fit_on,
     lgb_params,
-    load_booster,
     load_labelled,
     make_dataset,
     month_roles,
@@ -165,8 +165,7 @@ class ContentScorer:
         self.version = version
         self.num_threads = num_threads
         self.spec = FeatureSpec.from_json((path / "features.json").read_text())
-        self.boosters = {c: load_booster((path / f"model_{c.lower()}.txt").read_bytes(), num_threads)
-                         for c in CATEGORIES}
+        self.forests = {c: CompiledModel(path / f"model_{c.lower()}.txt", num_threads) for c in CATEGORIES}
         popularity = json.loads((path / "popularity.json").read_text())
         self.popularity = np.array([popularity[c] for c in CATEGORIES])
         self.reasons = {c: ContributionTable.from_json((path / f"reasons_{c.lower()}.json").read_text())
@@ -191,7 +190,8 @@ class ContentScorer:
 
     def shares(self, x: np.ndarray) -> np.ndarray:
         """`predict` for the rows of model matrix `x` (as `as_array` makes it)."""
-        predicted = [self.boosters[c].predict(x, num_threads=self.num_threads) for c in CATEGORIES]
+        x = np.ascontiguousarray(x, dtype="float64")  # converted once for the eight models
+        predicted = [self.forests[c].predict(x) for c in CATEGORIES]
         return _normalised(np.column_stack(predicted)) + TIE_BREAK * self.popularity[None, :]
 
     def evaluate(self, labelled: pd.DataFrame) -> float:

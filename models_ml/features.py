@@ -335,10 +335,11 @@ def arrow_column(column: pa.ChunkedArray, levels: tuple[str, ...] | None = None)
     return codes.cast(pa.float32()).to_numpy()
 
 
-def stack_rows(columns: list[np.ndarray], rows: np.ndarray | None = None, block_rows: int = 8192) -> np.ndarray:
-    """The C-ordered float32 matrix of the given columns (at positions `rows` only, when given)."""
+def stack_rows(columns: list[np.ndarray], rows: np.ndarray | None = None, block_rows: int = 8192,
+               dtype: str = "float32") -> np.ndarray:
+    """The C-ordered matrix of the given float32 columns (at positions `rows` only, when given), as `dtype`."""
     count = len(columns[0]) if rows is None else len(rows)
-    out = np.empty((count, len(columns)), dtype="float32")
+    out = np.empty((count, len(columns)), dtype=dtype)
     block = np.empty((len(columns), block_rows), dtype="float32")
     # a block of rows at a time, gathered column by column and then transposed as a whole: writing each
     # column straight into the row-major matrix would miss the cache on every value

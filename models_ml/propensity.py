@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml import metrics
+from models_ml.compiled import CompiledModel
 from models_ml.config import ModelSettings
 from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, infer_spec, one_hot, to_matrix
@@ -32,7 +33,6 @@ from models_ml.training import (
     fit_lgb,
     fit_platt,
     lgb_params,
-    load_booster,
     load_labelled,
     month_roles,
     months_json,
@@ -162,7 +162,7 @@ class PropensityScorer:
         self.version = version
         self.num_threads = num_threads
         self.spec = FeatureSpec.from_json((path / "features.json").read_text())
-        self.booster = load_booster((path / "model.txt").read_bytes(), num_threads)
+        self.forest = CompiledModel(path / "model.txt", num_threads)
         self.platt = json.loads((path / "calibration.json").read_text())
         self.reasons = ContributionTable.from_json((path / "reasons.json").read_text())
 
@@ -191,7 +191,7 @@ class PropensityScorer:
 
     def score_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray]) -> Scored:
         """Calibrated scores of the rows of model matrix `x` (as `as_array` makes it)."""
-        raw = self.booster.predict(x, num_threads=self.num_threads)
+        raw = self.forest.predict(x)
         return Scored(apply_platt(raw, self.platt))
 
     def explain_rows(self, x: np.ndarray, columns: Mapping[str, np.ndarray], scored: Scored) -> Reasons:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models_ml.compiled import compile_models
 from models_ml.config import ModelSettings
 from models_ml.training import TrainedModel, dumps
 
@@ -120,6 +121,7 @@ def write_version(settings: ModelSettings, trained: TrainedModel, label_month: s
     }))
     (aside / "metrics.json").write_bytes(dumps(trained.metrics))
     trained.validation.to_parquet(aside / "validation.parquet", index=False)
+    compile_models(aside)  # nightly scoring then loads compiled code, never compiles
     (aside / MODEL_FILES_INDEX).write_bytes(dumps(sorted(trained.files)))
     if final.exists():  # an incomplete directory left by a crash
         shutil.rmtree(final)

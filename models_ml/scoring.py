@@ -160,13 +160,14 @@ class FeatureRows:
         return self.table.num_rows
 
     def matrix(self, spec: FeatureSpec, rows: np.ndarray) -> np.ndarray:
-        """The model matrix of `spec` for the rows at positions `rows` (as `as_array(to_matrix(...))` makes it
-        from a frame); each column is converted once for all models."""
+        """The model matrix of `spec` for the rows at positions `rows`: the values of `as_array(to_matrix(...))`
+        from a frame, as float64, which compiled models read in place; each column is converted once for all
+        models."""
         keys = [(name, None) for name in spec.numeric] + list(spec.categorical.items())
         for key in keys:
             if key not in self._columns:
                 self._columns[key] = arrow_column(self.table[key[0]], key[1])
-        return stack_rows([self._columns[key] for key in keys], rows)
+        return stack_rows([self._columns[key] for key in keys], rows, dtype="float64")
 
     def population(self, con: duckdb.DuckDBPyConnection, scorer) -> tuple[np.ndarray, pd.DataFrame]:
         """Positions of the scorer's population among the rows, in pseudonym order, and the columns its

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml import metrics
-from models_ml.compiled import CompiledModel
+from models_ml.compiled import CompiledModel, compile_booster
 from models_ml.config import CATEGORIES, ModelSettings
 from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, infer_spec, to_matrix
@@ -98,7 +98,10 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
 
     relevance = val_f[list(SHARE_COLUMNS)].to_numpy(dtype="float64")
     val_array = as_array(val_x)
-    predicted = _normalised(np.column_stack([boosters[c].predict(val_array) for c in CATEGORIES]))
+    # compiled, as nightly scoring will predict
+    forests = {c: compile_booster(boosters[c], f"model_{c.lower()}.txt", settings.num_threads) for c in CATEGORIES}
+    val_array = np.ascontiguousarray(val_array, dtype="float64")
+    predicted = _normalised(np.column_stack([forests[c].predict(val_array) for c in CATEGORIES]))
     report = ranking_report(relevance, predicted + TIE_BREAK * popularity[None, :])
     baselines = {"popularity": ranking_report(relevance, np.tile(popularity, (len(val_f), 1)))}
     own = past_shares(val_f, popularity)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models_ml import metrics
-from models_ml.compiled import CompiledModel
+from models_ml.compiled import CompiledModel, compile_booster
 from models_ml.config import ModelSettings
 from models_ml.explain import ContributionTable, as_array, fit_reasons, importance_table
 from models_ml.features import FeatureSpec, infer_spec, one_hot, to_matrix
@@ -99,11 +99,12 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
     categorical = list(spec.categorical)
     booster = fit_lgb(params, to_matrix(train_f, spec), train_f["label"].to_numpy(),
                       to_matrix(es_f, spec), es_f["label"].to_numpy(), categorical)
-    platt = fit_platt(booster.predict(to_matrix(cal_f, spec)), cal_f["label"].to_numpy())
+    forest = compile_booster(booster, "model.txt", settings.num_threads)  # predicts as nightly scoring will
+    platt = fit_platt(forest.predict(as_array(to_matrix(cal_f, spec))), cal_f["label"].to_numpy())
 
     val_x = to_matrix(val_f, spec)
     y = val_f["label"].to_numpy()
-    raw = booster.predict(val_x)
+    raw = forest.predict(as_array(val_x))
     calibrated = apply_platt(raw, platt)
     logistic = _logistic(train_f, spec, settings.seed)(val_f)
     sms_threshold = float(train_f[RULE_COLUMNS["sms"]].median()) if RULE_COLUMNS["sms"] in train_f else 0.0
@@ -124,7 +125,7 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
 
     reasons, agreement = fit_reasons(booster, val_x, spec, rows=15_000)
     report["reason_codes"] = {"method": "shap_dependence", "top1_agreement_with_shap": agreement}
-    sample = val_x.iloc[: min(len(val_x), 5_000)]
+    sample = val_x.iloc[: min(len(val_x), 2_000)]
     card = {
         "gains": metrics.gains_table(y, calibrated),
         "gains_baselines": {"logistic_regression": metrics.gains_table(y, logistic), "rule": metrics.gains_table(y, rule)},

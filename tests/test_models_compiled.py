@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models_ml.compiled import COMPILED_DIR, CompiledModel, compile_model, compile_models, compiled_file
+from models_ml.compiled import (
+    COMPILED_DIR,
+    CompiledModel,
+    compile_booster,
+    compile_model,
+    compile_models,
+    compiled_file,
+)
 from models_ml.explain import as_array
 from models_ml.features import FeatureSpec, to_matrix
 
@@ -67,3 +74,20 @@ def test_a_model_is_compiled_once_and_again_when_its_text_changes(tmp_path):
     more.save_model(version / "model.txt")
     assert compiled_file(version / "model.txt") != made
     np.testing.assert_allclose(CompiledModel(version / "model.txt").predict(x), more.predict(x), rtol=0, atol=1e-10)
+
+
+def test_registration_copies_the_code_a_trainer_compiled(tmp_path, monkeypatch):
+    import lleaves
+
+    booster, x = _booster("cross_entropy", rounds=30)
+    trained = compile_booster(booster, "model_news.txt", num_threads=2)
+    np.testing.assert_allclose(trained.predict(x), booster.predict(x), rtol=0, atol=1e-10)
+    version = tmp_path / "202610-abc"
+    version.mkdir()
+    (version / "model_news.txt").write_bytes(booster.model_to_string().encode("utf-8"))
+    with monkeypatch.context() as patched:  # registration must not compile again
+        patched.setattr(lleaves.Model, "compile", lambda *a, **k: pytest.fail("compiled twice"))
+        (made,) = compile_models(version)
+    assert made.name == trained.cache_file.name  # the same text, compiler and target: the same code
+    assert made.read_bytes() == trained.cache_file.read_bytes()
+    assert np.array_equal(CompiledModel(version / "model_news.txt").predict(x), trained.predict(x))

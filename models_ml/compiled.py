@@ -1,16 +1,17 @@
-"""LightGBM models compiled to machine code (lleaves) for nightly scoring.
+"""LightGBM models compiled to machine code for nightly scoring.
 
 Scoring a million users walks every tree of a model for every user; LightGBM's interpreter does that in
-about 13 ns per tree and row on this project's machines, code compiled from the model's trees in 3-4 ns. A
-model is compiled once, into an object file beside its text in the version directory (`compiled/`), and
-loaded from there by every later scoring. The file's name carries a hash of the model text, the compiler's
-versions and the target, so a changed model or an upgraded compiler compiles again rather than loading code
-built for something else. The code is built for the generic CPU of the machine's architecture, not for the
-machine's own: a version directory copied to another machine of that architecture stays loadable.
+about 13 ns per tree and row on this project's machines, code compiled from the model's trees in about 4 ns.
+lleaves generates and optimises the LLVM IR of a model's trees; LLVM emits it as an object file, kept beside
+the model text in the version directory (`compiled/`) and linked into every later scoring process. The file's
+name carries a hash of the model text, the compiler's versions and the compile options, so a changed model or
+an upgraded compiler compiles again rather than loading code built for something else. The code is built for
+the generic CPU of the machine's architecture, not for the machine's own: a version directory copied to
+another machine of that architecture stays loadable.
 
 The compiled model walks the same trees on the same double-precision values as LightGBM and applies the same
 objective (sigmoid for `binary` and `cross_entropy`); only the order in which tree outputs are added differs,
-so scores agree with `Booster.predict` to about 1e-13 (tests hold them to 1e-10).
+so predictions agree with `Booster.predict` to about 1e-15 (tests hold them to 1e-10).
 """
 
 from __future__ import annotations

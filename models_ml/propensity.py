@@ -123,7 +123,7 @@ def train(con: duckdb.DuckDBPyConnection, settings: ModelSettings, as_of: dt.dat
                                "label": y, "score": calibrated, "score_uncalibrated": raw,
                                "logistic_regression": logistic, "rule": rule})
 
-    reasons, agreement = fit_reasons(booster, val_x, spec, rows=15_000)
+    reasons, agreement = fit_reasons(booster, val_x, spec, rows=8_000)
     report["reason_codes"] = {"method": "shap_dependence", "top1_agreement_with_shap": agreement}
     sample = val_x.iloc[: min(len(val_x), 2_000)]
     card = {

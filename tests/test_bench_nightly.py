@@ -2,7 +2,8 @@
 
 The figures themselves are measured at 100,000 and 1,000,000 users (README, performance); here the real CLI runs
 on 300 users and 2 generated months, and the report it writes is read back: every stage timed, the floor and
-both month aggregations measured, and the pandas and DuckDB aggregations agreeing total for total.
+both month aggregations measured, the pandas and DuckDB aggregations agreeing total for total, and the full
+refresh after the night timed and built.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ def test_the_nightly_benchmark_runs_every_stage_and_its_aggregations_agree(tmp_p
     assert report["duckdb_aggregation_in_build_seconds"] > 0
     assert report["aggregation_rows"] > 0 and report["aggregation_agrees"] is True
     assert report["night_seconds"] == sum(s["seconds"] for s in report["stages"])
+    refresh = report["full_refresh"]
+    assert report["full_refresh_ok"] is True, refresh["detail"]
+    assert refresh["seconds"] > 0 and refresh["peak_memory_gb"] > 0 and "nodes" in refresh["detail"]
 
     markdown = (home / "reports" / "bench" / "nightly-300.md").read_text()
     assert "| the two aggregations agree" in markdown and "| met |" in markdown
     assert all(f"| {stage} |" in markdown for stage in STAGES)
+    assert "| full refresh, after the night (not part of it): " in markdown

@@ -194,6 +194,8 @@ def bench_nightly(
     train: Annotated[bool, typer.Option(help="Run the monthly training the first night after a month end.")] = True,
     models: Annotated[Path | None, typer.Option(help="A model registry (a home's models/ directory) to copy in "
                                                      "before the night, so that it scores.")] = None,
+    full_refresh: Annotated[bool, typer.Option(help="After the night, time a full refresh of the warehouse "
+                                                    "(not part of the night).")] = True,
 ) -> None:
     """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
     from vasmart.bench_nightly import run_nightly_bench
@@ -203,7 +205,7 @@ def bench_nightly(
         os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
     report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
                                log=lambda line: Console(stderr=True).print(line), history_months=history_months,
-                               train=train, models=models)
+                               train=train, models=models, full_refresh=full_refresh)
     Console().print(report.markdown())
 
 

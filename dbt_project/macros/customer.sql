@@ -39,9 +39,10 @@
     incremental run the first month of int_customer_months (`months`) whose inputs_written_at differs from the
     one the model's rows of that month were built from (or that has no rows yet): that month and every later
     one are rebuilt (delete+insert on month_start_date). With `pseudonyms` (a relation of user_pseudonym), a
-    model whose stored pseudonyms are not those of the current key is rebuilt entirely. -#}
-{% macro first_month_to_build(months, pseudonyms=none) -%}
-    {%- if is_incremental() -%}
+    model whose stored pseudonyms are not those of the current key is rebuilt entirely. `incremental` overrides
+    is_incremental() (for the incremental_by_month materialization, which dbt's check does not know). -#}
+{% macro first_month_to_build(months, pseudonyms=none, incremental=none) -%}
+    {%- if (is_incremental() if incremental is none else incremental) -%}
     (
         select
             {% if pseudonyms is not none -%}

@@ -5,16 +5,19 @@
     3-month averages and trends, and the month's bill (charges, payments, arrears, days overdue). Months without an active subscription (cancelled before the month began, still
     listed) have NULL usage; the VAS held at month end and the month's orders and cancels count for every row.
     The month in progress is there with is_month_complete false, its usage to as_of_date. Users by keyed
-    pseudonym only. Incremental by month like fct_subscriber_month.
+    pseudonym only. Incremental by month like fct_subscriber_month, and on DuckDB built one month at a time
+    (materialization incremental_by_month), which keeps a full refresh of a long history within memory.
 -#}
 {%- set categories = ['news', 'sports', 'finance', 'entertainment', 'music', 'games', 'life', 'education'] -%}
 {%- set trended = ['voice_calls', 'voice_minutes', 'sms_count', 'gprs_mb', 'vas_use_count', 'active_days'] -%}
 
 {{ config(
-    materialized='incremental',
-    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
+    materialized=('incremental' if target.type == 'spark' else 'incremental_by_month'),
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else none),
     unique_key='month_start_date',
     partition_by=(['month_start_date'] if target.type == 'spark' else none),
+    build_months_from='int_customer_months',
+    rebuild_all_on_new_key_from='int_users_pseudonymized',
     on_schema_change='fail'
 ) }}
 
@@ -23,37 +26,42 @@ with
 subscribers as (
 
   select * from {{ ref('int_subscribers_at_month_end') }}
-  where month_start_date >= {{ first_month_to_build(ref('int_customer_months'), ref('int_users_pseudonymized')) }}
+  where {{ month_being_built('month_start_date', ref('int_customer_months'), ref('int_users_pseudonymized')) }}
 
 ),
 
 months as (
 
   select * from {{ ref('int_customer_months') }}
+  where {{ month_being_built('month_start_date') }}
 
 ),
 
 measured as (
 
   select * from {{ ref('int_subscriber_months_measured') }}
+  where {{ month_being_built('month_start_date') }}
 
 ),
 
 trended as (
 
   select * from {{ ref('int_subscriber_months_trended') }}
+  where {{ month_being_built('month_start_date') }}
 
 ),
 
 holdings as (
 
   select * from {{ ref('int_vas_holdings_at_month_end') }}
+  where {{ month_being_built('month_start_date') }}
 
 ),
 
 bills as (
 
   select * from {{ ref('int_bills_summarized') }}
+  where {{ month_being_built('month_start_date') }}
 
 ),
 

@@ -476,12 +476,13 @@ def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails
 
 
 def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_the_new_partition(built, tmp_path):
-    """message_id is unique over all batches: the daily build looks up only the untested partitions' ids (in every
-    batch); a redelivered partition repeating an id of the first batch fails the build and stays out of the ledger;
+    """message_id (and each CDR's cdr_id) is unique over all batches: the daily build looks up only the untested
+    partitions' ids (in every batch); a redelivered partition repeating an id of the first batch fails the build and stays out of the ledger;
     restored, it passes and is recorded."""
-    def uniqueness_sql(results: dict) -> str:
-        found = [r for r in results["results"] if r["unique_id"].startswith("test.vasmart.unique_over_batches_")]
-        assert len(found) == 1
+    def uniqueness_sql(results: dict, model: str = "stg_vgop__deliveries") -> str:
+        found = [r for r in results["results"]
+                 if r["unique_id"].startswith(f"test.vasmart.unique_over_batches_{model}_")]
+        assert len(found) == 1, model
         return found[0]["compiled_code"]
 
     daily = [b for b in built.batches
@@ -490,6 +491,8 @@ def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_
     assert daily
     listed = re.findall(r"'(\d{8})'", uniqueness_sql(built.build_results))
     assert listed == daily  # the daily build looked up the daily batches' ids only
+    for cdrs in ("voice", "sms", "gprs"):  # so did the CDR detail's cdr_id checks
+        assert re.findall(r"'(\d{8})'", uniqueness_sql(built.build_results, f"stg_mediation__{cdrs}_cdrs")) == daily
     assert "inner join new_keys" not in uniqueness_sql(built.history_results)  # no ledger yet: every id
 
     home = tmp_path / "home"

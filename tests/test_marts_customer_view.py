@@ -553,6 +553,7 @@ def test_dim_subscriber_holds_each_users_latest_state(view):
 # Everything the customer marts are built from, models only (the shared build ran the tests); a copied home's
 # staging views still point at the shared home's raw zone, so they are built again too.
 UPSTREAM = "+path:models/marts/customer,resource_type:model"
+CDR_MONTHS = ("int_usage_from_cdrs_aggregated", "int_usage_from_cdrs_coverage")
 CUSTOMER_MODELS = "path:models/intermediate/customer path:models/marts/customer"
 
 
@@ -578,15 +579,26 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     home, landing = copy.home, copy.home / "landing"
     aggregates = tuple(f"intermediate.{m}" for m in INCREMENTAL)
     marts = tuple(f"marts.{m}" for m in ("fct_subscriber_month", "customer_view"))
-    before = _tables(home, aggregates + marts)
+    by_event_month = tuple(f"intermediate.{m}" for m in CDR_MONTHS)  # the CDR detail by month, incremental
+    upstream = f"{UPSTREAM} {' '.join(CDR_MONTHS)}"
+    before = _tables(home, aggregates + marts + by_event_month)
     last = max(p.name for p in landing.iterdir() if p.is_dir())
     last_date, month = pd.Timestamp(last), pd.Timestamp(last[:6] + "01")
 
+    # nothing delivered since the last build: the detail's months read no CDR and keep their rows as built
+    _build(copy, "--select", " ".join(CDR_MONTHS))
+    unchanged = _tables(home, by_event_month)
+    for name in by_event_month:
+        pd.testing.assert_frame_equal(before[name], unchanged[name], obj=name)
+    compiled = {r["unique_id"].rsplit(".", 1)[-1]: r["compiled_code"] for r in json.loads(
+        (home / "dbt" / "target" / "run_results.json").read_text())["results"] if r["unique_id"].startswith("model.")}
+    assert all(compiled[m].count("1 = 0") == 3 for m in CDR_MONTHS), compiled
+
     # the same batch ingested again: its partitions are written anew, the results come out the same
     ingest_batch(Settings(home=home), landing, last, "test-rerun")
-    _build(copy, "--select", UPSTREAM)
-    again = _tables(home, aggregates + marts)
-    for name in aggregates + marts:
+    _build(copy, "--select", upstream)
+    again = _tables(home, aggregates + marts + by_event_month)
+    for name in aggregates + marts + by_event_month:
         pd.testing.assert_frame_equal(_values(before[name]), _values(again[name]), obj=name)
     for name in aggregates:
         changed = before[name]["partition_written_at"] != again[name]["partition_written_at"]
@@ -594,13 +606,16 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     for name in marts:  # only the month of the batch was rebuilt
         changed = before[name]["inputs_written_at"] != again[name]["inputs_written_at"]
         assert changed.any() and set(pd.to_datetime(again[name].loc[changed, "month_start_date"])) == {month}, name
+    for name in by_event_month:  # the detail's months: only the batch's month was read again
+        changed = before[name]["inputs_written_at"] != again[name]["inputs_written_at"]
+        assert changed.any() and set(again[name].loc[changed, "stat_month"]) == {f"{month:%Y%m}"}, name
 
     # a redelivery of that batch with every other voice call dropped: that batch and its month change, no other
     before_voice, after_voice = df.rewrite_records(landing, "CDR_VOICE", lambda records: records[::2], batch=last)
     assert len(after_voice) < len(before_voice)
     ingest_batch(Settings(home=home), landing, last, "test-redelivery")
-    _build(copy, "--select", UPSTREAM)
-    redelivered = _tables(home, aggregates + marts)
+    _build(copy, "--select", upstream)
+    redelivered = _tables(home, aggregates + marts + by_event_month)
     voice = redelivered["intermediate.int_voice_cdrs_aggregated_by_batch"]
     old = before["intermediate.int_voice_cdrs_aggregated_by_batch"]
     pd.testing.assert_frame_equal(_values(old[pd.to_datetime(old["batch_date"]) != last_date]),
@@ -620,11 +635,17 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
                                       _values(new_mart[new_mart["month_start_date"] < month]), obj=name)
         assert (new_mart.loc[new_mart["month_start_date"] == month, "voice_calls"].sum()
                 < old_mart.loc[old_mart["month_start_date"] == month, "voice_calls"].sum()), name
+    usage_before, usage_after = (t["intermediate.int_usage_from_cdrs_aggregated"] for t in (before, redelivered))
+    earlier = f"{month:%Y%m}"
+    pd.testing.assert_frame_equal(_values(usage_before[usage_before["stat_month"] < earlier]).reset_index(drop=True),
+                                  _values(usage_after[usage_after["stat_month"] < earlier]).reset_index(drop=True))
+    assert (usage_after.loc[usage_after["stat_month"] == earlier, "voice_calls"].sum()
+            < usage_before.loc[usage_before["stat_month"] == earlier, "voice_calls"].sum())
 
     # the incremental result is what a full rebuild gives
-    _build(copy, "--select", CUSTOMER_MODELS, "--full-refresh")
-    rebuilt = _tables(home, aggregates + marts)
-    for name in aggregates + marts:
+    _build(copy, "--select", f"{CUSTOMER_MODELS} {' '.join(CDR_MONTHS)}", "--full-refresh")
+    rebuilt = _tables(home, aggregates + marts + by_event_month)
+    for name in aggregates + marts + by_event_month:
         pd.testing.assert_frame_equal(_values(redelivered[name]), _values(rebuilt[name]), obj=name)
 
     # pseudonyms are hashed once per user; another key rehashes every user and rebuilds every month of the marts

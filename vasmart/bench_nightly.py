@@ -280,10 +280,12 @@ def _cpu_seconds() -> float:
 def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: int = 7,
                       scratch: Path | None = None, log: Callable[[str], None] = print,
                       history_months: int | None = None, train: bool = True,
-                      models: Path | None = None, full_refresh: bool = True) -> NightlyBenchReport:
-    """Generate history + one daily batch, load the history, then time the night of the daily batch.
+                      models: Path | None = None, full_refresh: bool = True, days: int = 1) -> NightlyBenchReport:
+    """Generate history + `days` daily batches, load all but the last, then time the night of the last one.
 
-    `history_months` loads only the newest that many history batches (all by default); `train=False` leaves
+    `history_months` loads only the newest that many monthly history batches (all by default); `days` > 1
+    measures a night later in the month, with the earlier daily batches (their CDR detail, BOSS snapshots and
+    events) already loaded and built; `train=False` leaves
     out the monthly training the first night after a month end would run; `full_refresh=False` leaves out
     the full refresh timed after the night. With a kept `scratch` directory
     the loaded history is kept beside it and copied back on the next run instead of being loaded again (the
@@ -293,17 +295,21 @@ def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: in
     from vasmart.synth.generate import GenerateConfig, generate
 
     work = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="vasmart-bench-nightly-"))
-    end = dt.date(2026, 11, 1)
+    first_daily = dt.date(2026, 11, 1)
+    end = first_daily + dt.timedelta(days=days - 1)
     batch = end.strftime("%Y%m%d")
     landing = work / "landing"
     setup: dict[str, float] = {}
     if not (landing / batch).is_dir():
         started = time.perf_counter()
-        generate(GenerateConfig(out=work, users=users, months=months, days=1, end_date=end, seed=seed))
+        generate(GenerateConfig(out=work, users=users, months=months, days=days, end_date=end, seed=seed))
         setup["generate"] = time.perf_counter() - started
-    histories = sorted(p.name for p in landing.iterdir() if p.is_dir() and p.name < batch)
+    before = sorted(p.name for p in landing.iterdir() if p.is_dir() and p.name < batch)
+    monthly = [b for b in before if b < f"{first_daily:%Y%m%d}"]
+    dailies = before[len(monthly):]
     if history_months is not None:
-        histories = histories[-history_months:]
+        monthly = monthly[-history_months:]
+    histories = monthly + dailies
     home = work / "home"
     kept = work / f"home-history-{histories[0]}-{histories[-1]}"
     shutil.rmtree(home, ignore_errors=True)
@@ -356,7 +362,8 @@ def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: in
         report.full_refresh = StageFigure("full refresh", time.perf_counter() - started, memory.peak / 1e9,
                                           detail, _cpu_seconds() - cpu)
         log(f"full refresh {report.full_refresh.seconds:.1f} s")
-    report.notes.append(f"History: {len(histories)} monthly batches loaded ({histories[0]} to {histories[-1]}).")
+    report.notes.append(f"History: {len(monthly)} monthly and {len(dailies)} daily batches loaded "
+                        f"({histories[0]} to {histories[-1]}) before the night's batch.")
     if models is not None:
         report.notes.append(f"Scored with the model registry copied from {models}.")
     report.notes.append(f"Machine load (5-minute average) before the night {load_before:.1f}, after it "

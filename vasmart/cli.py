@@ -196,6 +196,8 @@ def bench_nightly(
                                                      "before the night, so that it scores.")] = None,
     full_refresh: Annotated[bool, typer.Option(help="After the night, time a full refresh of the warehouse "
                                                     "(not part of the night).")] = True,
+    days: Annotated[int, typer.Option(min=1, help="Daily batches from 20261101: the night is the last one's, "
+                                                  "the earlier ones loaded and built before it.")] = 1,
 ) -> None:
     """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
     from vasmart.bench_nightly import run_nightly_bench
@@ -205,7 +207,7 @@ def bench_nightly(
         os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
     report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
                                log=lambda line: Console(stderr=True).print(line), history_months=history_months,
-                               train=train, models=models, full_refresh=full_refresh)
+                               train=train, models=models, full_refresh=full_refresh, days=days)
     Console().print(report.markdown())
 
 

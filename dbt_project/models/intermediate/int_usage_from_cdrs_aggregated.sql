@@ -16,27 +16,39 @@
     A record no holding covers keeps user_id NULL (its own row per month), so it is counted, not lost.
 
     other_party is personal data: it is only counted here, never output. No MSISDN either: user_id and counts
-    only. A table: it scans every CDR once, and the reconciliation and later marts read it.
+    only. Incremental by event month on DuckDB (macros/cdr_months.sql): a night rebuilds the months of the CDR
+    partitions written since the last build, normally the month in progress, from every batch; a table on
+    other engines.
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    incremental_strategy='delete+insert',
+    unique_key='stat_month',
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
+{%- set months = cdr_months_to_build() %}
 
 with
 
 voice_cdrs as (
 
   select * from {{ ref('stg_mediation__voice_cdrs') }}
+  where {{ cdr_event_months_filter('started_at', months) }}
 
 ),
 
 sms_cdrs as (
 
   select * from {{ ref('stg_mediation__sms_cdrs') }}
+  where {{ cdr_event_months_filter('sent_at', months) }}
 
 ),
 
 gprs_cdrs as (
 
   select * from {{ ref('stg_mediation__gprs_cdrs') }}
+  where {{ cdr_event_months_filter('started_at', months) }}
 
 ),
 
@@ -162,7 +174,10 @@ final as (
     active_days,
 
     ---------- counts (lineage)
-    record_count
+    record_count,
+
+    ---------- lineage
+    {{ cdr_inputs_written_at() }} as inputs_written_at
 
   from aggregated
 

@@ -8,25 +8,39 @@
     must BASS_USAGE equal the aggregation of the detail (interface spec §4). A day a batch did not deliver
     (never sent, or its interface failed to load) therefore keeps its month out of the reconciliation instead
     of producing false breaks; so does the month in progress.
+
+    Incremental by event month on DuckDB like int_usage_from_cdrs_aggregated (macros/cdr_months.sql); a table
+    on other engines.
 -#}
+{{ config(
+    materialized=('incremental' if target.type == 'duckdb' else 'table'),
+    incremental_strategy='delete+insert',
+    unique_key='stat_month',
+    on_schema_change='fail'
+) }}
+-- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
+{%- set months = cdr_months_to_build() %}
 
 with
 
 voice_cdrs as (
 
   select * from {{ ref('stg_mediation__voice_cdrs') }}
+  where {{ cdr_event_months_filter('started_at', months) }}
 
 ),
 
 sms_cdrs as (
 
   select * from {{ ref('stg_mediation__sms_cdrs') }}
+  where {{ cdr_event_months_filter('sent_at', months) }}
 
 ),
 
 gprs_cdrs as (
 
   select * from {{ ref('stg_mediation__gprs_cdrs') }}
+  where {{ cdr_event_months_filter('started_at', months) }}
 
 ),
 
@@ -92,7 +106,10 @@ final as (
     voice_days = days_in_month and sms_days = days_in_month and gprs_days = days_in_month as is_fully_covered,
 
     ---------- dates
-    month_start_date
+    month_start_date,
+
+    ---------- lineage
+    {{ cdr_inputs_written_at() }} as inputs_written_at
 
   from sized
 

@@ -6,6 +6,8 @@
     months before it ended with arrears (a new user's first bills count what there is). A bill month
     delivered again in a later batch takes the later batch's row.
 -#}
+{{ config(materialized='table') }}  {#- tested several times and read downstream: computed once -#}
+
 
 with
 

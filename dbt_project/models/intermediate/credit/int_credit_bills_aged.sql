@@ -5,6 +5,8 @@
     the capital, from the BOSS_USER snapshot of the bill month's month-end batch (int_label_month_end_users);
     UNKNOWN when the user is not listed there.
 -#}
+{{ config(materialized='table') }}  {#- tested several times and read downstream: computed once -#}
+
 
 with
 

@@ -7,6 +7,8 @@
     stable_run_start_date is the first day of the first such run (stable_date its 7th day).
     Old and new handsets are described by the REF_TAC catalogue (latest snapshot; NULL for an unknown TAC).
 -#}
+{{ config(materialized='table') }}  {#- tested several times and read downstream: computed once -#}
+
 
 with
 

@@ -12,6 +12,8 @@
 
     The mart fct_propensity_labels publishes this under the user's pseudonym.
 -#}
+{{ config(materialized='table') }}  {#- tested several times and read downstream: computed once -#}
+
 
 with
 

@@ -288,11 +288,10 @@ def run_nightly_bench(settings: Settings, users: int, months: int = 12, seed: in
 
     `history_months` loads only the newest that many monthly history batches (all by default); `days` > 1
     measures a night later in the month, with the earlier daily batches (their CDR detail, BOSS snapshots and
-    events) already loaded and built; `train=False` leaves
-    out the monthly training the first night after a month end would run; `full_refresh=False` leaves out
-    the full refresh timed after the night. With a kept `scratch` directory
-    the loaded history is kept beside it and copied back on the next run instead of being loaded again (the
-    build of the history and the night itself always run afresh)."""
+    events) already loaded and built; `train=False` leaves out the monthly training the first night after a
+    month end would run; `full_refresh=False` leaves out the full refresh timed after the night. With a kept
+    `scratch` directory the loaded history is kept beside it and copied back on the next run instead of being
+    loaded again (the build of the history and the night itself always run afresh)."""
     from vasmart.ingest import ingest_batch
     from vasmart.ingest.delivery import read_control_file, scan_batch
     from vasmart.synth.generate import GenerateConfig, generate

@@ -11,6 +11,10 @@
     so the other months' files are skipped without relying on which batch delivered a record.
 
     On a full build, on other engines and in unit tests, every month is built.
+
+    A partition counts as new when its files were written after the latest build that read CDR detail, as
+    the ingest writes them. A partition put back with an older file time (copied from a backup with its
+    times kept) is not seen as new: rebuild with `--full-refresh` after restoring part of the raw zone.
 -#}
 
 {#- The CDR interfaces: (source table, staging model, event time column). -#}

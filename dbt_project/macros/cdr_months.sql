@@ -2,19 +2,17 @@
     Models of the CDR detail incremental by event month (int_usage_from_cdrs_aggregated, int_usage_from_cdrs_coverage).
 
     CDR detail arrives every day and stays in the raw zone, so a model that aggregated all of it each night
-    would cost more every day since go-live. These models keep, per month, inputs_written_at: the latest
-    write time of the CDR partitions (voice, SMS, GPRS) when the month was built. A run finds the partitions
-    written since the model's latest inputs_written_at (a new batch, a redelivered or re-ingested one), reads
-    only those partitions' event months (their files picked by name), and rebuilds exactly those months from
-    every batch (delete+insert on the month). A night therefore reads the month in progress, not the history.
-    Records are read by an event-time range, which DuckDB checks against each Parquet row group's statistics,
-    so the other months' files are skipped without relying on which batch delivered a record.
+    would cost more every day since go-live. The ledger audit.cdr_partitions_built holds, per model, the CDR
+    partitions (interface, batch date, time its files were written) the model's table reflects; a post-hook
+    (record_cdr_partitions_built) rewrites it in the model's own transaction. A run finds the partitions the
+    ledger does not hold (a new batch, a redelivered or re-ingested one, a partition put back from a backup),
+    reads only those partitions' event months (their files picked by name), and rebuilds exactly those months
+    from every batch (delete+insert on the month). A night therefore reads the month in progress, not the
+    history. Records are read by an event-time range, which DuckDB checks against each Parquet row group's
+    statistics, so the other months' files are skipped without relying on which batch delivered a record.
+    Each month also keeps inputs_written_at, the latest CDR partition write time when it was built (lineage).
 
-    On a full build, on other engines and in unit tests, every month is built.
-
-    A partition counts as new when its files were written after the latest build that read CDR detail, as
-    the ingest writes them. A partition put back with an older file time (copied from a backup with its
-    times kept) is not seen as new: rebuild with `--full-refresh` after restoring part of the raw zone.
+    On a full build, without a ledger, on other engines and in unit tests, every month is built.
 -#}
 
 {#- The CDR interfaces: (source table, staging model, event time column). -#}
@@ -29,13 +27,20 @@
     {%- if not execute or target.type != 'duckdb' or not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- if adapter.get_relation(database=target.database, schema='audit', identifier='cdr_partitions_built') is none -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set months = [] -%}
     {%- for table, staging, event_at in cdr_interfaces() -%}
         {%- set relation = source('mediation', table) -%}
         {%- set query -%}
             select strftime(batch_date, '%Y%m%d')
             from ({{ lake_partitions(relation) }}) as partitions
-            where partition_written_at > (select coalesce(max(inputs_written_at), timestamp '1900-01-01') from {{ this }})
+            where not exists (
+                select 1 from audit.cdr_partitions_built as built
+                where built.model = '{{ this.identifier }}' and built.interface = '{{ relation.identifier }}'
+                  and built.batch_date = partitions.batch_date
+                  and built.partition_written_at = partitions.partition_written_at)
             order by 1
         {%- endset -%}
         {%- set batches = run_query(query).columns[0].values() -%}
@@ -83,4 +88,23 @@
             {%- endfor %}
         ) as partitions
     )
+{%- endmacro %}
+
+{#- Post-hook of the CDR month models (DuckDB): record the CDR partitions the model's table now reflects. -#}
+{% macro record_cdr_partitions_built() -%}
+    {%- if target.type != 'duckdb' -%}
+        select 1
+    {%- else -%}
+    create schema if not exists audit;
+    create table if not exists audit.cdr_partitions_built (
+        model varchar not null, interface varchar not null, batch_date date not null,
+        partition_written_at timestamp not null);
+    delete from audit.cdr_partitions_built where model = '{{ this.identifier }}';
+    {%- for table, staging, event_at in cdr_interfaces() %}
+    {%- set relation = source('mediation', table) %}
+    insert into audit.cdr_partitions_built
+    select '{{ this.identifier }}', '{{ relation.identifier }}', batch_date, partition_written_at
+    from ({{ lake_partitions(relation) }}) as partitions;
+    {%- endfor %}
+    {%- endif -%}
 {%- endmacro %}

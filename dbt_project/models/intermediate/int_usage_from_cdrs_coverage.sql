@@ -16,7 +16,8 @@
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     incremental_strategy='delete+insert',
     unique_key='stat_month',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    post_hook="{{ record_cdr_partitions_built() }}"
 ) }}
 -- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
 {%- set months = cdr_months_to_build() %}

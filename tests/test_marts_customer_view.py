@@ -553,7 +553,10 @@ def test_dim_subscriber_holds_each_users_latest_state(view):
 # Everything the customer marts are built from, models only (the shared build ran the tests); a copied home's
 # staging views still point at the shared home's raw zone, so they are built again too.
 UPSTREAM = "+path:models/marts/customer,resource_type:model"
+CDR_STATE = ("int_cdr_days_measured", "int_cdr_contacts_by_month")
 CDR_MONTHS = ("int_usage_from_cdrs_aggregated", "int_usage_from_cdrs_coverage")
+CDR_MODELS = " ".join(CDR_STATE + CDR_MONTHS)
+CDR_STAGING = "stg_mediation__voice_cdrs stg_mediation__sms_cdrs stg_mediation__gprs_cdrs"
 CUSTOMER_MODELS = "path:models/intermediate/customer path:models/marts/customer"
 
 
@@ -563,7 +566,7 @@ def _tables(home: Path, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
 
 
 def _values(frame: pd.DataFrame) -> pd.DataFrame:
-    lineage = {"partition_written_at", "inputs_written_at"}
+    lineage = {"partition_written_at", "inputs_written_at", "state_built_at"}
     return frame[[c for c in frame.columns if c not in lineage]].reset_index(drop=True)
 
 
@@ -579,20 +582,57 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     home, landing = copy.home, copy.home / "landing"
     aggregates = tuple(f"intermediate.{m}" for m in INCREMENTAL)
     marts = tuple(f"marts.{m}" for m in ("fct_subscriber_month", "customer_view"))
-    by_event_month = tuple(f"intermediate.{m}" for m in CDR_MONTHS)  # the CDR detail by month, incremental
-    upstream = f"{UPSTREAM} {' '.join(CDR_MONTHS)}"
+    # the CDR detail's running state and the months built from it, incremental
+    by_event_month = tuple(f"restricted.{m}" for m in CDR_STATE) + tuple(f"intermediate.{m}" for m in CDR_MONTHS)
+    upstream = f"{UPSTREAM} {CDR_MODELS}"
     before = _tables(home, aggregates + marts + by_event_month)
     last = max(p.name for p in landing.iterdir() if p.is_dir())
     last_date, month = pd.Timestamp(last), pd.Timestamp(last[:6] + "01")
 
-    # nothing delivered since the last build: the detail's months read no CDR and keep their rows as built
-    _build(copy, "--select", " ".join(CDR_MONTHS))
+    def compiled() -> dict[str, str]:
+        return {r["unique_id"].rsplit(".", 1)[-1]: r["compiled_code"] for r in json.loads(
+            (home / "dbt" / "target" / "run_results.json").read_text())["results"]
+            if r["unique_id"].startswith("model.")}
+
+    # nothing delivered since the last build: the state reads no CDR, no month is rebuilt, every row is kept
+    # (the CDR staging views built again to read the copy's raw zone)
+    _build(copy, "--select", f"{CDR_STAGING} {CDR_MODELS}")
     unchanged = _tables(home, by_event_month)
     for name in by_event_month:
         pd.testing.assert_frame_equal(before[name], unchanged[name], obj=name)
-    compiled = {r["unique_id"].rsplit(".", 1)[-1]: r["compiled_code"] for r in json.loads(
-        (home / "dbt" / "target" / "run_results.json").read_text())["results"] if r["unique_id"].startswith("model.")}
-    assert all(compiled[m].count("1 = 0") == 3 for m in CDR_MONTHS), compiled
+    code = compiled()
+    assert code["int_cdr_days_measured"].count("1 = 0") == 3 and code["int_cdr_contacts_by_month"].count("1 = 0") == 2
+    assert code["int_usage_from_cdrs_aggregated"].count("1 = 0") == 2, code["int_usage_from_cdrs_aggregated"]
+    assert code["int_usage_from_cdrs_coverage"].count("1 = 0") == 1, code["int_usage_from_cdrs_coverage"]
+
+    # the last batch's CDR partitions taken out of the raw zone: their month is rebuilt from the other batches
+    # (the ledger knows the months a removed partition fed); put back, they are new partitions, merged into the
+    # state of their days alone, and every value is back to what it was
+    cdr_partitions = {i: home / "lake" / "raw" / i / f"batch_date={last}" for i in ("CDR_VOICE", "CDR_SMS", "CDR_GPRS")}
+    for interface, partition in cdr_partitions.items():
+        shutil.move(partition, tmp_path / f"{interface}-{last}")
+    _build(copy, "--select", CDR_MODELS)
+    removed = _tables(home, by_event_month)
+    usage_removed = removed["intermediate.int_usage_from_cdrs_aggregated"]
+    usage_before = before["intermediate.int_usage_from_cdrs_aggregated"]
+    assert (usage_removed.loc[usage_removed["stat_month"] == f"{month:%Y%m}", "record_count"].sum()
+            < usage_before.loc[usage_before["stat_month"] == f"{month:%Y%m}", "record_count"].sum())
+    days_removed = removed["restricted.int_cdr_days_measured"]
+    assert last_date not in set(pd.to_datetime(days_removed["event_date"]))
+    for interface, partition in cdr_partitions.items():
+        shutil.move(tmp_path / f"{interface}-{last}", partition)
+    _build(copy, "--select", CDR_MODELS)
+    merged = _tables(home, by_event_month)
+    for name in by_event_month:
+        pd.testing.assert_frame_equal(_values(before[name]), _values(merged[name]), obj=name)
+    code = compiled()
+    assert f"'CDR_VOICE_{last}_'" in code["int_cdr_days_measured"], code["int_cdr_days_measured"]
+    assert f"in (date '{last_date:%Y-%m-%d}')" in code["int_cdr_days_measured"]  # the new partition's day only
+    assert f"month_start_date in (date '{month:%Y-%m-%d}')" in code["int_cdr_contacts_by_month"]
+    days_merged = merged["restricted.int_cdr_days_measured"]
+    rewritten = days_merged["state_built_at"] != days_removed.set_index(["msisdn", "event_date"]).reindex(
+        pd.MultiIndex.from_frame(days_merged[["msisdn", "event_date"]]))["state_built_at"].to_numpy()
+    assert set(pd.to_datetime(days_merged.loc[rewritten, "event_date"])) == {last_date}
 
     # the same batch ingested again: its partitions are written anew, the results come out the same
     ingest_batch(Settings(home=home), landing, last, "test-rerun")
@@ -606,9 +646,11 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     for name in marts:  # only the month of the batch was rebuilt
         changed = before[name]["inputs_written_at"] != again[name]["inputs_written_at"]
         assert changed.any() and set(pd.to_datetime(again[name].loc[changed, "month_start_date"])) == {month}, name
-    for name in by_event_month:  # the detail's months: only the batch's month was read again
-        changed = before[name]["inputs_written_at"] != again[name]["inputs_written_at"]
-        assert changed.any() and set(again[name].loc[changed, "stat_month"]) == {f"{month:%Y%m}"}, name
+    for name in by_event_month:  # the detail's state and months: only the batch's month was read again
+        changed = merged[name]["state_built_at"] != again[name]["state_built_at"]
+        column = "stat_month" if "stat_month" in again[name] else "month_start_date"
+        expected = f"{month:%Y%m}" if column == "stat_month" else month
+        assert changed.any() and set(again[name].loc[changed, column]) == {expected}, name
 
     # a redelivery of that batch with every other voice call dropped: that batch and its month change, no other
     voice_partition = home / "lake" / "raw" / "CDR_VOICE" / f"batch_date={last}"
@@ -646,7 +688,7 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
             < usage_before.loc[usage_before["stat_month"] == earlier, "voice_calls"].sum())
 
     # the incremental result is what a full rebuild gives
-    _build(copy, "--select", f"{CUSTOMER_MODELS} {' '.join(CDR_MONTHS)}", "--full-refresh")
+    _build(copy, "--select", f"{CUSTOMER_MODELS} {CDR_MODELS}", "--full-refresh")
     rebuilt = _tables(home, aggregates + marts + by_event_month)
     for name in aggregates + marts + by_event_month:
         pd.testing.assert_frame_equal(_values(redelivered[name]), _values(rebuilt[name]), obj=name)
@@ -654,7 +696,7 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     # the voice partition put back from the backup, with its older file times: the detail's months see it
     shutil.rmtree(voice_partition)
     shutil.copytree(backup, voice_partition)
-    _build(copy, "--select", " ".join(CDR_MONTHS))
+    _build(copy, "--select", CDR_MODELS)
     restored = _tables(home, by_event_month)
     for name in by_event_month:
         pd.testing.assert_frame_equal(_values(before[name]), _values(restored[name]), obj=name)

@@ -1,18 +1,26 @@
 {#-
-    Models of the CDR detail incremental by event month (int_usage_from_cdrs_aggregated, int_usage_from_cdrs_coverage).
+    The CDR detail kept as running state (DuckDB): int_cdr_days_measured (additive measures per MSISDN and event
+    day) and int_cdr_contacts_by_month (the other parties met per MSISDN and month, with the days met).
 
-    CDR detail arrives every day and stays in the raw zone, so a model that aggregated all of it each night
-    would cost more every day since go-live. The ledger audit.cdr_partitions_built holds, per model, the CDR
-    partitions (interface, batch date, time its files were written) the model's table reflects; a post-hook
-    (record_cdr_partitions_built) rewrites it in the model's own transaction. A run finds the partitions the
-    ledger does not hold (a new batch, a redelivered or re-ingested one, a partition put back from a backup),
-    reads only those partitions' event months (their files picked by name), and rebuilds exactly those months
-    from every batch (delete+insert on the month). A night therefore reads the month in progress, not the
-    history. Records are read by an event-time range, which DuckDB checks against each Parquet row group's
-    statistics, so the other months' files are skipped without relying on which batch delivered a record.
-    Each month also keeps inputs_written_at, the latest CDR partition write time when it was built (lineage).
+    CDR detail arrives every day and stays in the raw zone, and BASS_USAGE's distinct contacts and active days
+    do not add up across batches: aggregating the month to date from the raw files every night would cost more
+    each day of the month, and more each day since go-live. The two state models are instead brought up to
+    date from the partitions they have not aggregated yet. Their ledger, audit.cdr_partitions_aggregated, holds
+    per model the CDR partitions (interface, batch date, time its files were written) the state reflects, with
+    the first and last event month of each partition's records. A run (cdr_state_plan) compares it with the
+    raw zone:
+      - a new partition is merged in: its records (its files picked by name) are added to the state of the
+        event days they fall on (int_cdr_days_measured) and the months of those days (int_cdr_contacts_by_month),
+        so a night reads its own batch and the state it touches, not the month to date's raw records;
+      - a partition redelivered, re-ingested, put back from a backup (another write time) or removed makes
+        its event months, old (from the ledger) and new (from its files), be rebuilt from every batch's raw
+        records: a pre-hook deletes those months, the model's select reads them again.
+    A post-hook rewrites the ledger in the model's own transaction. On a full build, without a ledger, and on
+    other engines every month is built from the raw records.
 
-    On a full build, without a ledger, on other engines and in unit tests, every month is built.
+    The month models read by the marts (int_usage_from_cdrs_aggregated, int_usage_from_cdrs_coverage) rebuild
+    the months whose state was rebuilt since they built them (cdr_state_months_to_build): every state row
+    records the dbt run that wrote it (state_built_at).
 -#}
 
 {#- The CDR interfaces: (source table, staging model, event time column). -#}
@@ -22,63 +30,284 @@
                ('cdr_gprs', 'stg_mediation__gprs_cdrs', 'started_at')]) }}
 {%- endmacro %}
 
-{#- The months ('YYYY-MM-01') an incremental run must rebuild, in order; none to build every month. -#}
-{% macro cdr_months_to_build() -%}
+{#- The ledger of the CDR partitions each state model has aggregated. -#}
+{% macro cdr_ledger() -%}
+    audit.cdr_partitions_aggregated
+{%- endmacro %}
+
+{#- A predicate on source_file_name keeping the files of `batches` ('YYYYMMDD') of a CDR source table. -#}
+{% macro cdr_batch_files(relation, batches) -%}
+    ({% for batch in batches -%}
+        (source_file_name >= '{{ relation.identifier }}_{{ batch }}_'
+         and source_file_name < '{{ relation.identifier }}_{{ batch }}_~')
+        {{- ' or ' if not loop.last }}
+    {%- endfor %})
+{%- endmacro %}
+
+{#-
+    What an incremental run of a CDR state model must read, or none to build every month from the raw records:
+    {'new_batches': {table: [batch, ...]}, 'days': ['YYYY-MM-DD', ...] (event days the new partitions add to),
+     'months': [...] (the months of those days), 'rebuild_months': [...] (months rebuilt from every batch)}.
+    Days in a month being rebuilt are left to the rebuild.
+-#}
+{% macro cdr_state_plan() -%}
     {%- if not execute or target.type != 'duckdb' or not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- if adapter.get_relation(database=target.database, schema='audit', identifier='cdr_partitions_built') is none -%}
+    {%- if adapter.get_relation(database=target.database, schema='audit', identifier='cdr_partitions_aggregated') is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set months = [] -%}
+    {#- a state the ledger says nothing of (a ledger lost or cleared) is rebuilt, never merged into twice -#}
+    {%- set recorded = run_query("select count(*) from " ~ cdr_ledger() ~ " where model = '" ~ this.identifier ~ "'") -%}
+    {%- if recorded.columns[0].values()[0] == 0 -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set new_batches = {} -%}
+    {%- set days = [] -%}
+    {%- set rebuild_months = [] -%}
     {%- for table, staging, event_at in cdr_interfaces() -%}
         {%- set relation = source('mediation', table) -%}
         {%- set query -%}
-            select strftime(batch_date, '%Y%m%d')
+            select
+                strftime(coalesce(partitions.batch_date, built.batch_date), '%Y%m%d') as batch,
+                case when built.batch_date is null then 'new'
+                     when partitions.batch_date is null then 'removed'
+                     else 'changed' end as status,
+                strftime(built.first_event_month, '%Y-%m-%d') as first_month,
+                strftime(built.last_event_month, '%Y-%m-%d') as last_month
             from ({{ lake_partitions(relation) }}) as partitions
-            where not exists (
-                select 1 from audit.cdr_partitions_built as built
-                where built.model = '{{ this.identifier }}' and built.interface = '{{ relation.identifier }}'
-                  and built.batch_date = partitions.batch_date
-                  and built.partition_written_at = partitions.partition_written_at)
+            full join (
+                select * from {{ cdr_ledger() }}
+                where model = '{{ this.identifier }}' and interface = '{{ relation.identifier }}'
+            ) as built
+                on partitions.batch_date = built.batch_date
+            where built.batch_date is null or partitions.batch_date is null
+               or built.partition_written_at <> partitions.partition_written_at
             order by 1
         {%- endset -%}
-        {%- set batches = run_query(query).columns[0].values() -%}
-        {%- if batches | length > 0 -%}
+        {%- set found = run_query(query) -%}
+        {%- set new = [] -%}
+        {%- set changed = [] -%}
+        {%- for row in found.rows -%}
+            {%- if row[1] == 'new' -%}
+                {%- do new.append(row[0]) -%}
+            {%- elif row[1] == 'changed' -%}
+                {%- do changed.append(row[0]) -%}
+            {%- endif -%}
+            {%- if row[2] is not none -%}
+                {%- set query -%}
+                    select strftime(month, '%Y-%m-%d')
+                    from range(date '{{ row[2] }}', date '{{ row[3] }}' + interval 1 month, interval 1 month) as months (month)
+                {%- endset -%}
+                {%- do rebuild_months.extend(run_query(query).columns[0].values()) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if changed -%}
             {%- set query -%}
                 select distinct strftime(date_trunc('month', {{ event_at }}), '%Y-%m-%d')
                 from {{ ref(staging) }}
-                where ({% for batch in batches -%}
-                    (source_file_name >= '{{ relation.identifier }}_{{ batch }}_'
-                     and source_file_name < '{{ relation.identifier }}_{{ batch }}_~')
-                    {{- ' or ' if not loop.last }}
-                {%- endfor %})
-                and {{ event_at }} is not null
+                where {{ cdr_batch_files(relation, changed) }} and {{ event_at }} is not null
             {%- endset -%}
-            {%- for month in run_query(query).columns[0].values() if month not in months -%}
-                {%- do months.append(month) -%}
-            {%- endfor -%}
+            {%- do rebuild_months.extend(run_query(query).columns[0].values()) -%}
+        {%- endif -%}
+        {%- if new -%}
+            {%- do new_batches.update({table: new}) -%}
+            {%- set query -%}
+                select distinct strftime(cast({{ event_at }} as date), '%Y-%m-%d')
+                from {{ ref(staging) }}
+                where {{ cdr_batch_files(relation, new) }} and {{ event_at }} is not null
+            {%- endset -%}
+            {%- do days.extend(run_query(query).columns[0].values()) -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(months | sort) }}
+    {%- set rebuild_months = rebuild_months | unique | sort -%}
+    {%- set days = days | unique | sort -%}
+    {%- set kept_days = [] -%}
+    {%- set months = [] -%}
+    {%- for day in days if (day[:8] ~ '01') not in rebuild_months -%}
+        {%- do kept_days.append(day) -%}
+        {%- do months.append(day[:8] ~ '01') if (day[:8] ~ '01') not in months -%}
+    {%- endfor -%}
+    {{ return({'new_batches': new_batches, 'days': kept_days, 'months': months, 'rebuild_months': rebuild_months}) }}
 {%- endmacro %}
 
-{#- A predicate keeping the records whose event time falls in `months` (from cdr_months_to_build). -#}
-{% macro cdr_event_months_filter(event_at, months) -%}
-    {%- if months is none -%}
+{#- A list of 'YYYY-MM-DD' strings as SQL date literals, for an IN list (never empty). -#}
+{% macro cdr_date_list(values) -%}
+    {%- for value in values -%}date '{{ value }}'{{ ', ' if not loop.last }}{%- endfor -%}
+{%- endmacro %}
+
+{#-
+    The predicate on a CDR staging model's records a state model reads: every record on a full build; else the
+    records of the months being rebuilt (every batch's) and the new partitions' records of the days they add to.
+-#}
+{% macro cdr_records_to_read(table, event_at, plan) -%}
+    {%- if plan is none -%}
         1 = 1
-    {%- elif months | length == 0 -%}
-        1 = 0
     {%- else -%}
-        ({% for month in months -%}
-            ({{ event_at }} >= timestamp '{{ month }}'
-             and {{ event_at }} < timestamp '{{ month }}' + interval 1 month)
-            {{- ' or ' if not loop.last }}
-        {%- endfor %})
+        {%- set parts = [] -%}
+        {%- for month in plan.rebuild_months -%}
+            {%- do parts.append("(" ~ event_at ~ " >= timestamp '" ~ month ~ "' and " ~ event_at
+                                ~ " < timestamp '" ~ month ~ "' + interval 1 month)") -%}
+        {%- endfor -%}
+        {%- if plan.days and table in plan.new_batches -%}
+            {%- do parts.append("(" ~ cdr_batch_files(source('mediation', table), plan.new_batches[table])
+                                ~ " and cast(" ~ event_at ~ " as date) in (" ~ cdr_date_list(plan.days) ~ "))") -%}
+        {%- endif -%}
+        {{ '(' ~ (parts | join(' or ')) ~ ')' if parts else '1 = 0' }}
     {%- endif -%}
 {%- endmacro %}
 
-{#- The latest write time of any CDR partition: the lineage a month built now records. -#}
+{#- The predicate on the state model's own rows that new records are merged with (`column`: a date). -#}
+{% macro cdr_state_to_merge(column, values) -%}
+    {%- if values -%}
+        {{ column }} in ({{ cdr_date_list(values) }})
+    {%- else -%}
+        1 = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of a CDR state model: delete the months it rebuilds from every batch (a month may get no row), or
+    every row when it rebuilds everything on an incremental run. -#}
+{% macro delete_cdr_months_to_rebuild() -%}
+    {%- set plan = cdr_state_plan() -%}
+    {%- if plan is not none and plan.rebuild_months -%}
+    delete from {{ this }} where month_start_date in ({{ cdr_date_list(plan.rebuild_months) }})
+    {%- elif plan is none and execute and target.type == 'duckdb' and is_incremental() -%}
+    delete from {{ this }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- on-run-start (DuckDB): the ledger of the CDR state models, created before models that write it run side by side. -#}
+{% macro create_cdr_ledger() -%}
+    {%- if target.type != 'duckdb' -%}
+    select 1
+    {%- else -%}
+    create schema if not exists audit;
+    create table if not exists {{ cdr_ledger() }} (
+        model varchar not null, interface varchar not null, batch_date date not null,
+        partition_written_at timestamp not null, first_event_month date, last_event_month date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of a CDR state model (DuckDB): record the CDR partitions the model's state now reflects. -#}
+{% macro record_cdr_partitions_aggregated() -%}
+    {%- if target.type != 'duckdb' -%}
+        select 1
+    {%- else -%}
+    {%- for table, staging, event_at in cdr_interfaces() %}
+    {%- set relation = source('mediation', table) %}
+    {%- set ledger_exists = execute and adapter.get_relation(
+            database=target.database, schema='audit', identifier='cdr_partitions_aggregated') is not none %}
+    {%- set query -%}
+        select strftime(partitions.batch_date, '%Y%m%d')
+        from ({{ lake_partitions(relation) }}) as partitions
+        {%- if ledger_exists %}
+        where not exists (
+            select 1 from {{ cdr_ledger() }} as built
+            where built.model = '{{ this.identifier }}' and built.interface = '{{ relation.identifier }}'
+              and built.batch_date = partitions.batch_date
+              and built.partition_written_at = partitions.partition_written_at)
+        {%- endif %}
+        order by 1
+    {%- endset %}
+    {%- set batches = run_query(query).columns[0].values() if execute else [] %}
+    delete from {{ cdr_ledger() }} as built
+    where model = '{{ this.identifier }}' and interface = '{{ relation.identifier }}'
+      and not exists (
+        select 1 from ({{ lake_partitions(relation) }}) as partitions
+        where partitions.batch_date = built.batch_date
+          and partitions.partition_written_at = built.partition_written_at);
+    {%- if batches %}
+    insert into {{ cdr_ledger() }}
+    select
+        '{{ this.identifier }}', '{{ relation.identifier }}', partitions.batch_date,
+        partitions.partition_written_at, months.first_event_month, months.last_event_month
+    from ({{ lake_partitions(relation) }}) as partitions
+    left join (
+        select
+            batch_date,
+            cast(min(date_trunc('month', {{ event_at }})) as date) as first_event_month,
+            cast(max(date_trunc('month', {{ event_at }})) as date) as last_event_month
+        from {{ ref(staging) }}
+        where {{ cdr_batch_files(relation, batches) }}
+        group by batch_date
+    ) as months
+        on partitions.batch_date = months.batch_date
+    where strftime(partitions.batch_date, '%Y%m%d') in ({% for batch in batches %}'{{ batch }}'{{ ', ' if not loop.last }}{% endfor %});
+    {%- endif %}
+    {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The run that writes a state row (lineage compared by the month models). -#}
+{% macro cdr_state_built_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- 2^(day of month - 1): a day's bit in a month's day mask. -#}
+{% macro cdr_day_bit(date) -%}
+    cast(power(2, extract(day from {{ date }}) - 1) as bigint)
+{%- endmacro %}
+
+{#-
+    The months ('YYYY-MM-DD') a month model built from the CDR state must rebuild, or none for every month: the
+    months whose state rows were written by another run than the one the model's row of the month records, and
+    the months the model holds that the state no longer has (`month_column` of the model: a date).
+-#}
+{% macro cdr_state_months_to_build(states, month_expression) -%}
+    {%- if not execute or target.type != 'duckdb' or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        with state as (
+            {%- for state in states %}
+            select month_start_date, max(state_built_at) as state_built_at from {{ state }} group by 1
+            {{- ' union all' if not loop.last }}
+            {%- endfor %}
+        ),
+        state_months as (
+            select month_start_date, max(state_built_at) as state_built_at from state group by 1
+        ),
+        built as (
+            select {{ month_expression }} as month_start_date, max(state_built_at) as state_built_at
+            from {{ this }} group by 1
+        )
+        select strftime(coalesce(state_months.month_start_date, built.month_start_date), '%Y-%m-%d')
+        from state_months
+        full join built on state_months.month_start_date = built.month_start_date
+        where state_months.state_built_at is distinct from built.state_built_at
+        order by 1
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values() | list) }}
+{%- endmacro %}
+
+{#- A predicate keeping `month_column` (a date) in `months` (from cdr_state_months_to_build; none: all). -#}
+{% macro cdr_months_filter(month_column, months) -%}
+    {%- if months is none -%}
+        1 = 1
+    {%- else -%}
+        {{ cdr_state_to_merge(month_column, months) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of a month model built from the CDR state: delete the months it rebuilds (a month may be gone). -#}
+{% macro delete_cdr_state_months(states, month_expression) -%}
+    {%- set months = cdr_state_months_to_build(states, month_expression) -%}
+    {%- if months -%}
+    delete from {{ this }} where {{ month_expression }} in ({{ cdr_date_list(months) }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first day of a 'YYYYMM' stat_month (DuckDB). -#}
+{% macro cdr_stat_month_start(column) -%}
+    cast(strptime({{ column }}, '%Y%m') as date)
+{%- endmacro %}
+
+{#- The latest write time of any CDR partition: the lineage a month model's month built now records. -#}
 {% macro cdr_inputs_written_at() -%}
     (
         select max(partition_written_at) from (
@@ -88,23 +317,4 @@
             {%- endfor %}
         ) as partitions
     )
-{%- endmacro %}
-
-{#- Post-hook of the CDR month models (DuckDB): record the CDR partitions the model's table now reflects. -#}
-{% macro record_cdr_partitions_built() -%}
-    {%- if target.type != 'duckdb' -%}
-        select 1
-    {%- else -%}
-    create schema if not exists audit;
-    create table if not exists audit.cdr_partitions_built (
-        model varchar not null, interface varchar not null, batch_date date not null,
-        partition_written_at timestamp not null);
-    delete from audit.cdr_partitions_built where model = '{{ this.identifier }}';
-    {%- for table, staging, event_at in cdr_interfaces() %}
-    {%- set relation = source('mediation', table) %}
-    insert into audit.cdr_partitions_built
-    select '{{ this.identifier }}', '{{ relation.identifier }}', batch_date, partition_written_at
-    from ({{ lake_partitions(relation) }}) as partitions;
-    {%- endfor %}
-    {%- endif -%}
 {%- endmacro %}

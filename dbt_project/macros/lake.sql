@@ -71,15 +71,17 @@
 
 
 {#- Generic tests on a source read it through lake_or_empty() too (dbt dispatches this macro for every generic test),
-    and on DuckDB only the partitions no successful build has tested yet (lake_tests.sql). -#}
+    and on DuckDB only the partitions no successful build has tested yet (lake_tests.sql). A test's `where` may
+    name __latest_state_built_at__: the latest state_built_at of the tested model, so that a test of a running
+    state checks the rows the last run wrote (the others were checked when they were written). -#}
 {% macro duckdb__get_where_subquery(relation) -%}
     {%- set batches = vasmart.lake_untested_batches(relation) -%}
     {%- set read = vasmart.lake_or_empty(relation) -%}
+    {%- set where = vasmart.test_where(relation) -%}
     {%- if batches is none -%}
-        {% do return(dbt.default__get_where_subquery(read)) %}
+        {% do return(("(select * from " ~ read ~ " where " ~ where ~ ") dbt_subquery") if where else read) %}
     {%- endif -%}
     {%- set scope = ("batch_date in ('" ~ batches | join("', '") ~ "')") if batches else "false" -%}
-    {%- set where = config.get('where') -%}
     {%- if where -%}
         {%- set scope = scope ~ " and (" ~ where ~ ")" -%}
     {%- endif -%}
@@ -87,5 +89,17 @@
 {%- endmacro %}
 
 {% macro spark__get_where_subquery(relation) -%}
-    {% do return(dbt.default__get_where_subquery(vasmart.lake_or_empty(relation))) %}
+    {%- set read = vasmart.lake_or_empty(relation) -%}
+    {%- set where = vasmart.test_where(relation) -%}
+    {% do return(("(select * from " ~ read ~ " where " ~ where ~ ") dbt_subquery") if where else read) %}
+{%- endmacro %}
+
+{#- The test's `where` config, __latest_state_built_at__ replaced (see duckdb__get_where_subquery); none if unset. -#}
+{% macro test_where(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where and '__latest_state_built_at__' in where -%}
+        {%- set where = where | replace('__latest_state_built_at__',
+                                        '(select max(state_built_at) from ' ~ relation ~ ')') -%}
+    {%- endif -%}
+    {{ return(where) }}
 {%- endmacro %}

@@ -13,43 +13,38 @@
 
     Every record is attributed to the user who held its MSISDN at the event time (numbers are recycled):
     event_at >= valid_from and (valid_to is null or event_at < valid_to) in int_msisdn_assignments_historized.
-    A record no holding covers keeps user_id NULL (its own row per month), so it is counted, not lost.
+    Holdings start and end at midnight (join date, the day after cancellation), so the event day decides: the
+    measures come per MSISDN and day from int_cdr_days_measured, the contacts per MSISDN and month with the days
+    met from int_cdr_contacts_by_month (a contact counts for each holder on whose days it was met). A record no
+    holding covers keeps user_id NULL (its own row per month), so it is counted, not lost.
 
-    other_party is personal data: it is only counted here, never output. No MSISDN either: user_id and counts
-    only. Incremental by event month on DuckDB (macros/cdr_months.sql): a night rebuilds the months of the CDR
-    partitions written since the last build, normally the month in progress, from every batch; a table on
-    other engines.
+    No MSISDN nor other party is output: user_id and counts only. Incremental by month on DuckDB: a run
+    rebuilds the months whose CDR state was rebuilt since (macros/cdr_months.sql), normally the month in
+    progress, from the state, never from the raw records; a table on other engines.
 -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     incremental_strategy='delete+insert',
     unique_key='stat_month',
     on_schema_change='fail',
-    post_hook="{{ record_cdr_partitions_built() }}"
+    pre_hook="{{ delete_cdr_state_months([ref('int_cdr_days_measured'), ref('int_cdr_contacts_by_month')], cdr_stat_month_start('stat_month')) }}"
 ) }}
 -- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
-{%- set months = cdr_months_to_build() %}
+{%- set months = cdr_state_months_to_build([ref('int_cdr_days_measured'), ref('int_cdr_contacts_by_month')], cdr_stat_month_start('stat_month')) %}
 
 with
 
-voice_cdrs as (
+days as (
 
-  select * from {{ ref('stg_mediation__voice_cdrs') }}
-  where {{ cdr_event_months_filter('started_at', months) }}
-
-),
-
-sms_cdrs as (
-
-  select * from {{ ref('stg_mediation__sms_cdrs') }}
-  where {{ cdr_event_months_filter('sent_at', months) }}
+  select * from {{ ref('int_cdr_days_measured') }}
+  where {{ cdr_months_filter('month_start_date', months) }}
 
 ),
 
-gprs_cdrs as (
+contacts as (
 
-  select * from {{ ref('stg_mediation__gprs_cdrs') }}
-  where {{ cdr_event_months_filter('started_at', months) }}
+  select * from {{ ref('int_cdr_contacts_by_month') }}
+  where {{ cdr_months_filter('month_start_date', months) }}
 
 ),
 
@@ -59,98 +54,82 @@ assignments as (
 
 ),
 
-records as (
-
-  select
-    msisdn,
-    started_at as event_at,
-    other_party,
-    case when call_type in ('MOC', 'MTC') then 1 else 0 end as voice_calls,
-    case when call_type = 'MOC' then 1 else 0 end as voice_moc_calls,
-    case when call_type in ('MOC', 'MTC') then duration_seconds else 0 end as voice_seconds,
-    0 as sms_mo,
-    0 as sms_mt,
-    0 as gprs_sessions,
-    0 as gprs_kb
-
-  from voice_cdrs
-
-  union all
-
-  select
-    msisdn,
-    sent_at as event_at,
-    other_party,
-    0 as voice_calls,
-    0 as voice_moc_calls,
-    0 as voice_seconds,
-    case when sms_type = 'MO' then 1 else 0 end as sms_mo,
-    case when sms_type = 'MT' then 1 else 0 end as sms_mt,
-    0 as gprs_sessions,
-    0 as gprs_kb
-
-  from sms_cdrs
-
-  union all
-
-  select
-    msisdn,
-    started_at as event_at,
-    cast(null as {{ dbt.type_string() }}) as other_party,
-    0 as voice_calls,
-    0 as voice_moc_calls,
-    0 as voice_seconds,
-    0 as sms_mo,
-    0 as sms_mt,
-    1 as gprs_sessions,
-    cast(ceil((up_bytes + down_bytes) / 1024.0) as bigint) as gprs_kb
-
-  from gprs_cdrs
-
-),
-
-attributed as (
+days_attributed as (
 
   select
     assignments.user_id,
-    {{ dbt.date_trunc('month', 'records.event_at') }} as month_start,
-    cast(records.event_at as date) as event_date,
-    records.other_party,
-    records.voice_calls,
-    records.voice_moc_calls,
-    records.voice_seconds,
-    records.sms_mo,
-    records.sms_mt,
-    records.gprs_sessions,
-    records.gprs_kb
+    days.*
 
-  from records
+  from days
   left join assignments
     on
-      records.msisdn = assignments.msisdn
-      and records.event_at >= assignments.valid_from
-      and {{ before_valid_to('records.event_at', 'assignments.valid_to') }}
+      days.msisdn = assignments.msisdn
+      and cast(days.event_date as {{ dbt.type_timestamp() }}) >= assignments.valid_from
+      and {{ before_valid_to('cast(days.event_date as ' ~ dbt.type_timestamp() ~ ')', 'assignments.valid_to') }}
 
 ),
 
-aggregated as (
+measured as (
 
   select
     user_id,
-    month_start,
+    month_start_date,
     cast(sum(voice_calls) as bigint) as voice_calls,
     cast(sum(voice_moc_calls) as bigint) as voice_moc_calls,
     cast(sum(voice_seconds) as bigint) as voice_seconds,
-    cast(count(distinct other_party) as bigint) as distinct_contacts,
     cast(sum(sms_mo) as bigint) as sms_mo,
     cast(sum(sms_mt) as bigint) as sms_mt,
     cast(sum(gprs_sessions) as bigint) as gprs_sessions,
     cast(sum(gprs_kb) as bigint) as gprs_kb,
     cast(count(distinct event_date) as bigint) as active_days,
-    cast(count(*) as bigint) as record_count
+    cast(sum(voice_records + sms_records + gprs_sessions) as bigint) as record_count
 
-  from attributed
-  group by user_id, month_start
+  from days_attributed
+  group by user_id, month_start_date
+
+),
+
+held_days as (
+
+  -- per number and month, the days each holder (or nobody: user_id NULL) had records on
+  select
+    msisdn,
+    month_start_date,
+    user_id,
+    bit_or({{ cdr_day_bit('event_date') }}) as day_mask
+
+  from days_attributed
+  group by msisdn, month_start_date, user_id
+
+),
+
+contact_counts as (
+
+  select
+    held_days.user_id,
+    held_days.month_start_date,
+    cast(count(distinct contacts.other_party) as bigint) as distinct_contacts
+
+  from contacts
+  inner join held_days
+    on
+      contacts.msisdn = held_days.msisdn
+      and contacts.month_start_date = held_days.month_start_date
+      and (contacts.day_mask & held_days.day_mask) <> 0
+  group by held_days.user_id, held_days.month_start_date
+
+),
+
+month_states as (
+
+  -- the dbt run that last wrote each month's state: lineage the next run compares
+  select month_start_date, max(state_built_at) as state_built_at
+  from (
+    select month_start_date, state_built_at from days
+    union all
+    select month_start_date, state_built_at from contacts
+  ) as states
+  group by month_start_date
 
 ),
 
@@ -158,29 +137,37 @@ final as (
 
   select
     ---------- ids
-    user_id,
+    measured.user_id,
     cast(
-      extract(year from month_start) * 100 + extract(month from month_start) as {{ dbt.type_string() }}
+      extract(year from measured.month_start_date) * 100 + extract(month from measured.month_start_date)
+      as {{ dbt.type_string() }}
     ) as stat_month,
 
     ---------- counts (BASS_USAGE measures)
-    voice_calls,
-    voice_moc_calls,
-    voice_seconds,
-    distinct_contacts,
-    sms_mo,
-    sms_mt,
-    gprs_sessions,
-    gprs_kb,
-    active_days,
+    measured.voice_calls,
+    measured.voice_moc_calls,
+    measured.voice_seconds,
+    coalesce(contact_counts.distinct_contacts, 0) as distinct_contacts,
+    measured.sms_mo,
+    measured.sms_mt,
+    measured.gprs_sessions,
+    measured.gprs_kb,
+    measured.active_days,
 
     ---------- counts (lineage)
-    record_count,
+    measured.record_count,
 
     ---------- lineage
-    {{ cdr_inputs_written_at() }} as inputs_written_at
+    {{ cdr_inputs_written_at() }} as inputs_written_at,
+    month_states.state_built_at
 
-  from aggregated
+  from measured
+  inner join month_states
+    on measured.month_start_date = month_states.month_start_date
+  left join contact_counts
+    on
+      measured.month_start_date = contact_counts.month_start_date
+      and measured.user_id is not distinct from contact_counts.user_id
 
 )
 

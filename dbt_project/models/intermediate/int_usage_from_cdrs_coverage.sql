@@ -9,70 +9,38 @@
     (never sent, or its interface failed to load) therefore keeps its month out of the reconciliation instead
     of producing false breaks; so does the month in progress.
 
-    Incremental by event month on DuckDB like int_usage_from_cdrs_aggregated (macros/cdr_months.sql); a table
-    on other engines.
+    From the CDR state per MSISDN and day (int_cdr_days_measured). Incremental by month on DuckDB like
+    int_usage_from_cdrs_aggregated (macros/cdr_months.sql); a table on other engines.
 -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
     incremental_strategy='delete+insert',
     unique_key='stat_month',
     on_schema_change='fail',
-    post_hook="{{ record_cdr_partitions_built() }}"
+    pre_hook="{{ delete_cdr_state_months([ref('int_cdr_days_measured')], cdr_stat_month_start('stat_month')) }}"
 ) }}
 -- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
-{%- set months = cdr_months_to_build() %}
+{%- set months = cdr_state_months_to_build([ref('int_cdr_days_measured')], cdr_stat_month_start('stat_month')) %}
 
 with
 
-voice_cdrs as (
+days as (
 
-  select * from {{ ref('stg_mediation__voice_cdrs') }}
-  where {{ cdr_event_months_filter('started_at', months) }}
-
-),
-
-sms_cdrs as (
-
-  select * from {{ ref('stg_mediation__sms_cdrs') }}
-  where {{ cdr_event_months_filter('sent_at', months) }}
-
-),
-
-gprs_cdrs as (
-
-  select * from {{ ref('stg_mediation__gprs_cdrs') }}
-  where {{ cdr_event_months_filter('started_at', months) }}
-
-),
-
-delivered_days as (
-
-  select distinct
-    'voice' as record_type,
-    cast(started_at as date) as event_date
-  from voice_cdrs
-  union all
-  select distinct
-    'sms' as record_type,
-    cast(sent_at as date) as event_date
-  from sms_cdrs
-  union all
-  select distinct
-    'gprs' as record_type,
-    cast(started_at as date) as event_date
-  from gprs_cdrs
+  select * from {{ ref('int_cdr_days_measured') }}
+  where {{ cdr_months_filter('month_start_date', months) }}
 
 ),
 
 months as (
 
   select
-    cast({{ dbt.date_trunc('month', 'event_date') }} as date) as month_start_date,
-    cast(sum(case when record_type = 'voice' then 1 else 0 end) as integer) as voice_days,
-    cast(sum(case when record_type = 'sms' then 1 else 0 end) as integer) as sms_days,
-    cast(sum(case when record_type = 'gprs' then 1 else 0 end) as integer) as gprs_days
+    month_start_date,
+    cast(count(distinct case when voice_records > 0 then event_date end) as integer) as voice_days,
+    cast(count(distinct case when sms_records > 0 then event_date end) as integer) as sms_days,
+    cast(count(distinct case when gprs_sessions > 0 then event_date end) as integer) as gprs_days,
+    max(state_built_at) as state_built_at
 
-  from delivered_days
+  from days
   group by 1
 
 ),
@@ -110,7 +78,8 @@ final as (
     month_start_date,
 
     ---------- lineage
-    {{ cdr_inputs_written_at() }} as inputs_written_at
+    {{ cdr_inputs_written_at() }} as inputs_written_at,
+    state_built_at
 
   from sized
 

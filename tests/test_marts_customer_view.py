@@ -628,7 +628,15 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     code = compiled()
     assert f"'CDR_VOICE_{last}_'" in code["int_cdr_days_measured"], code["int_cdr_days_measured"]
     assert f"in (date '{last_date:%Y-%m-%d}')" in code["int_cdr_days_measured"]  # the new partition's day only
-    assert f"month_start_date in (date '{month:%Y-%m-%d}')" in code["int_cdr_contacts_by_month"]
+    assert f"'CDR_SMS_{last}_'" in code["int_cdr_contacts_by_month"], code["int_cdr_contacts_by_month"]
+    run_sql = (home / "dbt" / "target" / "run" / "vasmart" / "models" / "intermediate" / "restricted"
+               / "int_cdr_contacts_by_month.sql").read_text()
+    assert "MERGE INTO" in run_sql.upper(), run_sql[:2000]
+    contacts_merged = merged["restricted.int_cdr_contacts_by_month"]
+    contacts_removed = removed["restricted.int_cdr_contacts_by_month"]
+    assert len(contacts_merged) >= len(contacts_removed)
+    touched = contacts_merged["state_built_at"] > contacts_removed["state_built_at"].max()
+    assert 0 < touched.sum() < len(contacts_merged)  # the rows the batch's contacts touch, not the whole month
     days_merged = merged["restricted.int_cdr_days_measured"]
     rewritten = days_merged["state_built_at"] != days_removed.set_index(["msisdn", "event_date"]).reindex(
         pd.MultiIndex.from_frame(days_merged[["msisdn", "event_date"]]))["state_built_at"].to_numpy()

@@ -10,8 +10,9 @@
     the first and last event month of each partition's records. A run (cdr_state_plan) compares it with the
     raw zone:
       - a new partition is merged in: its records (its files picked by name) are added to the state of the
-        event days they fall on (int_cdr_days_measured) and the months of those days (int_cdr_contacts_by_month),
-        so a night reads its own batch and the state it touches, not the month to date's raw records;
+        event days they fall on (int_cdr_days_measured: those days rewritten) and to the contacts they meet
+        (int_cdr_contacts_by_month: MERGE), so a night reads its own batch and writes the state it touches, not
+        the month to date;
       - a partition redelivered, re-ingested, put back from a backup (another write time) or removed makes
         its event months, old (from the ledger) and new (from its files), be rebuilt from every batch's raw
         records: a pre-hook deletes those months, the model's select reads them again.
@@ -47,7 +48,7 @@
 {#-
     What an incremental run of a CDR state model must read, or none to build every month from the raw records:
     {'new_batches': {table: [batch, ...]}, 'days': ['YYYY-MM-DD', ...] (event days the new partitions add to),
-     'months': [...] (the months of those days), 'rebuild_months': [...] (months rebuilt from every batch)}.
+     'rebuild_months': [...] (months rebuilt from every batch)}.
     Days in a month being rebuilt are left to the rebuild.
 -#}
 {% macro cdr_state_plan() -%}
@@ -123,12 +124,10 @@
     {%- set rebuild_months = rebuild_months | unique | sort -%}
     {%- set days = days | unique | sort -%}
     {%- set kept_days = [] -%}
-    {%- set months = [] -%}
     {%- for day in days if (day[:8] ~ '01') not in rebuild_months -%}
         {%- do kept_days.append(day) -%}
-        {%- do months.append(day[:8] ~ '01') if (day[:8] ~ '01') not in months -%}
     {%- endfor -%}
-    {{ return({'new_batches': new_batches, 'days': kept_days, 'months': months, 'rebuild_months': rebuild_months}) }}
+    {{ return({'new_batches': new_batches, 'days': kept_days, 'rebuild_months': rebuild_months}) }}
 {%- endmacro %}
 
 {#- A list of 'YYYY-MM-DD' strings as SQL date literals, for an IN list (never empty). -#}
@@ -187,7 +186,8 @@
     create schema if not exists audit;
     create table if not exists {{ cdr_ledger() }} (
         model varchar not null, interface varchar not null, batch_date date not null,
-        partition_written_at timestamp not null, first_event_month date, last_event_month date)
+        partition_written_at timestamp not null, first_event_month date, last_event_month date);
+    drop table if exists audit.cdr_partitions_built  -- the month models' ledger before the CDR state
     {%- endif -%}
 {%- endmacro %}
 
@@ -258,6 +258,10 @@
 -#}
 {% macro cdr_state_months_to_build(states, month_expression) -%}
     {%- if not execute or target.type != 'duckdb' or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if 'state_built_at' not in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {#- a table from before the CDR state: every month (dbt's on_schema_change check then says what to do) -#}
         {{ return(none) }}
     {%- endif -%}
     {%- set query -%}

@@ -167,7 +167,7 @@ final as (
   left join contact_counts
     on
       measured.month_start_date = contact_counts.month_start_date
-      and measured.user_id is not distinct from contact_counts.user_id
+      and coalesce(measured.user_id, -1) = coalesce(contact_counts.user_id, -1)
 
 )
 

@@ -6,14 +6,18 @@
     of the number on those days (a number cancelled or recycled mid-month).
 
     Restricted schema: the MSISDN and the other party are personal data, kept as the raw layer keeps them and
-    only counted downstream. On DuckDB a night merges the new CDR partitions into the months they add to and
-    rebuilds from every batch the months of a redelivered, re-ingested, restored or removed partition
-    (macros/cdr_months.sql); a table on other engines.
+    only counted downstream. On DuckDB a night merges the new CDR partitions' contacts into the state (MERGE:
+    a contact met again gets the new days' bits, a new one a row), so it writes the rows the batch touches, not
+    the month; it rebuilds from every batch the months of a redelivered, re-ingested, restored or removed
+    partition (macros/cdr_months.sql); a table on other engines.
 -#}
 {{ config(
     materialized=('incremental' if target.type == 'duckdb' else 'table'),
-    incremental_strategy='delete+insert',
-    unique_key='month_start_date',
+    incremental_strategy='merge',
+    unique_key=['msisdn', 'month_start_date', 'other_party'],
+    merge_update_set_expressions={
+        'day_mask': 'DBT_INTERNAL_DEST.day_mask | DBT_INTERNAL_SOURCE.day_mask',
+        'state_built_at': 'DBT_INTERNAL_SOURCE.state_built_at'},
     on_schema_change='fail',
     pre_hook="{{ delete_cdr_months_to_rebuild() }}",
     post_hook="{{ record_cdr_partitions_aggregated() }}"
@@ -72,29 +76,6 @@ contacts_read as (
 
 ),
 
-contacts as (
-
-  {% if plan is not none and plan.months -%}
-  select
-    msisdn,
-    month_start_date,
-    other_party,
-    bit_or(day_mask) as day_mask
-
-  from (
-    select msisdn, month_start_date, other_party, day_mask
-    from {{ this }}
-    where {{ cdr_state_to_merge('month_start_date', plan.months) }}
-    union all
-    select * from contacts_read
-  ) as merged
-  group by msisdn, month_start_date, other_party
-  {%- else -%}
-  select * from contacts_read
-  {%- endif %}
-
-),
-
 final as (
 
   select
@@ -109,7 +90,7 @@ final as (
     ---------- lineage
     {{ cdr_state_built_at() }} as state_built_at
 
-  from contacts
+  from contacts_read
 
 )
 

@@ -43,3 +43,14 @@ def test_the_nightly_benchmark_runs_every_stage_and_its_aggregations_agree(tmp_p
     assert "| the two aggregations agree" in markdown and "| met |" in markdown
     assert all(f"| {stage} |" in markdown for stage in STAGES)
     assert "| full refresh, after the night (not part of it): " in markdown
+
+
+def test_a_report_without_the_pandas_comparison_says_it_was_not_measured():
+    from vasmart.bench_nightly import NightlyBenchReport, StageFigure
+
+    stages = [StageFigure(name, 1.0, 0.5) for name in STAGES]
+    report = NightlyBenchReport(1000, "20261128", 10, {}, stages, 1.0, 0.0, 0.0, 0.0, 0, False,
+                                aggregation_measured=False)
+    markdown = report.markdown()
+    assert "| month aggregation, pandas / DuckDB | not measured (--no-pandas) | ≥ 10x | not measured |" in markdown
+    assert "the two aggregations agree" not in markdown and "| pandas / DuckDB |" not in markdown

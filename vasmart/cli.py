@@ -198,6 +198,8 @@ def bench_nightly(
                                                     "(not part of the night).")] = True,
     days: Annotated[int, typer.Option(min=1, help="Daily batches from 20261101: the night is the last one's, "
                                                   "the earlier ones loaded and built before it.")] = 1,
+    pandas: Annotated[bool, typer.Option(help="Compare the month aggregation with pandas (it holds every CDR in "
+                                              "memory: leave it out for many days at a million users).")] = True,
 ) -> None:
     """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
     from vasmart.bench_nightly import run_nightly_bench
@@ -207,7 +209,7 @@ def bench_nightly(
         os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
     report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
                                log=lambda line: Console(stderr=True).print(line), history_months=history_months,
-                               train=train, models=models, full_refresh=full_refresh, days=days)
+                               train=train, models=models, full_refresh=full_refresh, days=days, pandas=pandas)
     Console().print(report.markdown())
 
 

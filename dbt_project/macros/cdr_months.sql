@@ -5,10 +5,10 @@
     CDR detail arrives every day and stays in the raw zone, and BASS_USAGE's distinct contacts and active days
     do not add up across batches: aggregating the month to date from the raw files every night would cost more
     each day of the month, and more each day since go-live. The two state models are instead brought up to
-    date from the partitions they have not aggregated yet. Their ledger, audit.cdr_partitions_aggregated, holds
-    per model the CDR partitions (interface, batch date, time its files were written) the state reflects, with
-    the first and last event month of each partition's records. A run (cdr_state_plan) compares it with the
-    raw zone:
+    date from the partitions they have not aggregated yet. Their ledger, audit.lake_partitions_read
+    (macros/partitions_read.sql), holds per model the CDR partitions (interface, batch date, time its files
+    were written) the state reflects, with the first and last event month of each partition's records. A run
+    (cdr_state_plan) compares it with the raw zone:
       - a new partition is merged in: its records (its files picked by name) are added to the state of the
         event days they fall on (int_cdr_days_measured: those days rewritten) and to the contacts they meet
         (int_cdr_contacts_by_month: MERGE), so a night reads its own batch and writes the state it touches, not
@@ -16,8 +16,9 @@
       - a partition redelivered, re-ingested, put back from a backup (another write time) or removed makes
         its event months, old (from the ledger) and new (from its files), be rebuilt from every batch's raw
         records: a pre-hook deletes those months, the model's select reads them again.
-    A post-hook rewrites the ledger in the model's own transaction. On a full build, without a ledger, and on
-    other engines every month is built from the raw records.
+    A post-hook (record_partitions_read) rewrites the ledger in the model's own transaction. On a full build,
+    without a ledger (or with none of the model's rows in it), and on other engines every month is built from
+    the raw records.
 
     The month models read by the marts (int_usage_from_cdrs_aggregated, int_usage_from_cdrs_coverage) rebuild
     the months whose state was rebuilt since they built them (cdr_state_months_to_build): every state row
@@ -31,13 +32,17 @@
                ('cdr_gprs', 'stg_mediation__gprs_cdrs', 'started_at')]) }}
 {%- endmacro %}
 
-{#- The ledger of the CDR partitions each state model has aggregated. -#}
-{% macro cdr_ledger() -%}
-    audit.cdr_partitions_aggregated
+{#- The CDR sources a state model reads, as record_partitions_read takes them. -#}
+{% macro cdr_sources_read() -%}
+    {%- set interfaces = [] -%}
+    {%- for table, staging, event_at in cdr_interfaces() -%}
+        {%- do interfaces.append((source('mediation', table), staging, event_at)) -%}
+    {%- endfor -%}
+    {{ return(interfaces) }}
 {%- endmacro %}
 
-{#- A predicate on source_file_name keeping the files of `batches` ('YYYYMMDD') of a CDR source table. -#}
-{% macro cdr_batch_files(relation, batches) -%}
+{#- A predicate on source_file_name keeping the files of `batches` ('YYYYMMDD') of a lake source table. -#}
+{% macro lake_batch_files(relation, batches) -%}
     ({% for batch in batches -%}
         (source_file_name >= '{{ relation.identifier }}_{{ batch }}_'
          and source_file_name < '{{ relation.identifier }}_{{ batch }}_~')
@@ -55,12 +60,7 @@
     {%- if not execute or target.type != 'duckdb' or not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- if adapter.get_relation(database=target.database, schema='audit', identifier='cdr_partitions_aggregated') is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {#- a state the ledger says nothing of (a ledger lost or cleared) is rebuilt, never merged into twice -#}
-    {%- set recorded = run_query("select count(*) from " ~ cdr_ledger() ~ " where model = '" ~ this.identifier ~ "'") -%}
-    {%- if recorded.columns[0].values()[0] == 0 -%}
+    {%- if not partitions_read_recorded() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set new_batches = {} -%}
@@ -68,25 +68,7 @@
     {%- set rebuild_months = [] -%}
     {%- for table, staging, event_at in cdr_interfaces() -%}
         {%- set relation = source('mediation', table) -%}
-        {%- set query -%}
-            select
-                strftime(coalesce(partitions.batch_date, built.batch_date), '%Y%m%d') as batch,
-                case when built.batch_date is null then 'new'
-                     when partitions.batch_date is null then 'removed'
-                     else 'changed' end as status,
-                strftime(built.first_event_month, '%Y-%m-%d') as first_month,
-                strftime(built.last_event_month, '%Y-%m-%d') as last_month
-            from ({{ lake_partitions(relation) }}) as partitions
-            full join (
-                select * from {{ cdr_ledger() }}
-                where model = '{{ this.identifier }}' and interface = '{{ relation.identifier }}'
-            ) as built
-                on partitions.batch_date = built.batch_date
-            where built.batch_date is null or partitions.batch_date is null
-               or built.partition_written_at <> partitions.partition_written_at
-            order by 1
-        {%- endset -%}
-        {%- set found = run_query(query) -%}
+        {%- set found = run_query(partitions_not_read(relation)) -%}
         {%- set new = [] -%}
         {%- set changed = [] -%}
         {%- for row in found.rows -%}
@@ -107,7 +89,7 @@
             {%- set query -%}
                 select distinct strftime(date_trunc('month', {{ event_at }}), '%Y-%m-%d')
                 from {{ ref(staging) }}
-                where {{ cdr_batch_files(relation, changed) }} and {{ event_at }} is not null
+                where {{ lake_batch_files(relation, changed) }} and {{ event_at }} is not null
             {%- endset -%}
             {%- do rebuild_months.extend(run_query(query).columns[0].values()) -%}
         {%- endif -%}
@@ -116,7 +98,7 @@
             {%- set query -%}
                 select distinct strftime(cast({{ event_at }} as date), '%Y-%m-%d')
                 from {{ ref(staging) }}
-                where {{ cdr_batch_files(relation, new) }} and {{ event_at }} is not null
+                where {{ lake_batch_files(relation, new) }} and {{ event_at }} is not null
             {%- endset -%}
             {%- do days.extend(run_query(query).columns[0].values()) -%}
         {%- endif -%}
@@ -149,7 +131,7 @@
                                 ~ " < timestamp '" ~ month ~ "' + interval 1 month)") -%}
         {%- endfor -%}
         {%- if plan.days and table in plan.new_batches -%}
-            {%- do parts.append("(" ~ cdr_batch_files(source('mediation', table), plan.new_batches[table])
+            {%- do parts.append("(" ~ lake_batch_files(source('mediation', table), plan.new_batches[table])
                                 ~ " and cast(" ~ event_at ~ " as date) in (" ~ cdr_date_list(plan.days) ~ "))") -%}
         {%- endif -%}
         {{ '(' ~ (parts | join(' or ')) ~ ')' if parts else '1 = 0' }}
@@ -175,69 +157,6 @@
     delete from {{ this }}
     {%- else -%}
     select 1
-    {%- endif -%}
-{%- endmacro %}
-
-{#- on-run-start (DuckDB): the ledger of the CDR state models, created before models that write it run side by side. -#}
-{% macro create_cdr_ledger() -%}
-    {%- if target.type != 'duckdb' -%}
-    select 1
-    {%- else -%}
-    create schema if not exists audit;
-    create table if not exists {{ cdr_ledger() }} (
-        model varchar not null, interface varchar not null, batch_date date not null,
-        partition_written_at timestamp not null, first_event_month date, last_event_month date);
-    drop table if exists audit.cdr_partitions_built  -- the month models' ledger before the CDR state
-    {%- endif -%}
-{%- endmacro %}
-
-{#- Post-hook of a CDR state model (DuckDB): record the CDR partitions the model's state now reflects. -#}
-{% macro record_cdr_partitions_aggregated() -%}
-    {%- if target.type != 'duckdb' -%}
-        select 1
-    {%- else -%}
-    {%- for table, staging, event_at in cdr_interfaces() %}
-    {%- set relation = source('mediation', table) %}
-    {%- set ledger_exists = execute and adapter.get_relation(
-            database=target.database, schema='audit', identifier='cdr_partitions_aggregated') is not none %}
-    {%- set query -%}
-        select strftime(partitions.batch_date, '%Y%m%d')
-        from ({{ lake_partitions(relation) }}) as partitions
-        {%- if ledger_exists %}
-        where not exists (
-            select 1 from {{ cdr_ledger() }} as built
-            where built.model = '{{ this.identifier }}' and built.interface = '{{ relation.identifier }}'
-              and built.batch_date = partitions.batch_date
-              and built.partition_written_at = partitions.partition_written_at)
-        {%- endif %}
-        order by 1
-    {%- endset %}
-    {%- set batches = run_query(query).columns[0].values() if execute else [] %}
-    delete from {{ cdr_ledger() }} as built
-    where model = '{{ this.identifier }}' and interface = '{{ relation.identifier }}'
-      and not exists (
-        select 1 from ({{ lake_partitions(relation) }}) as partitions
-        where partitions.batch_date = built.batch_date
-          and partitions.partition_written_at = built.partition_written_at);
-    {%- if batches %}
-    insert into {{ cdr_ledger() }}
-    select
-        '{{ this.identifier }}', '{{ relation.identifier }}', partitions.batch_date,
-        partitions.partition_written_at, months.first_event_month, months.last_event_month
-    from ({{ lake_partitions(relation) }}) as partitions
-    left join (
-        select
-            batch_date,
-            cast(min(date_trunc('month', {{ event_at }})) as date) as first_event_month,
-            cast(max(date_trunc('month', {{ event_at }})) as date) as last_event_month
-        from {{ ref(staging) }}
-        where {{ cdr_batch_files(relation, batches) }}
-        group by batch_date
-    ) as months
-        on partitions.batch_date = months.batch_date
-    where strftime(partitions.batch_date, '%Y%m%d') in ({% for batch in batches %}'{{ batch }}'{{ ', ' if not loop.last }}{% endfor %});
-    {%- endif %}
-    {%- endfor %}
     {%- endif -%}
 {%- endmacro %}
 

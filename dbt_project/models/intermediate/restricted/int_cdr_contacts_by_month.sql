@@ -20,7 +20,7 @@
         'state_built_at': 'DBT_INTERNAL_SOURCE.state_built_at'},
     on_schema_change='fail',
     pre_hook="{{ delete_cdr_months_to_rebuild() }}",
-    post_hook="{{ record_cdr_partitions_aggregated() }}"
+    post_hook="{{ record_partitions_read(cdr_sources_read()) }}"
 ) }}
 -- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
 -- depends_on: {{ ref('stg_mediation__gprs_cdrs') }}

@@ -22,7 +22,7 @@
     unique_key='event_date',
     on_schema_change='fail',
     pre_hook="{{ delete_cdr_months_to_rebuild() }}",
-    post_hook="{{ record_cdr_partitions_aggregated() }}"
+    post_hook="{{ record_partitions_read(cdr_sources_read()) }}"
 ) }}
 -- depends_on: {{ source('mediation', 'cdr_voice') }}, {{ source('mediation', 'cdr_sms') }}, {{ source('mediation', 'cdr_gprs') }}
 {%- set plan = cdr_state_plan() %}

@@ -557,6 +557,9 @@ CDR_STATE = ("int_cdr_days_measured", "int_cdr_contacts_by_month")
 CDR_MONTHS = ("int_usage_from_cdrs_aggregated", "int_usage_from_cdrs_coverage")
 CDR_MODELS = " ".join(CDR_STATE + CDR_MONTHS)
 CDR_STAGING = "stg_mediation__voice_cdrs stg_mediation__sms_cdrs stg_mediation__gprs_cdrs"
+HISTORIES = ("restricted.int_user_snapshots_compacted", "intermediate.int_users_historized",
+             "restricted.int_msisdn_assignments_historized")
+HISTORY_MODELS = "stg_boss__users " + " ".join(h.split(".")[1] for h in HISTORIES)
 CUSTOMER_MODELS = "path:models/intermediate/customer path:models/marts/customer"
 
 
@@ -585,7 +588,7 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     # the CDR detail's running state and the months built from it, incremental
     by_event_month = tuple(f"restricted.{m}" for m in CDR_STATE) + tuple(f"intermediate.{m}" for m in CDR_MONTHS)
     upstream = f"{UPSTREAM} {CDR_MODELS}"
-    before = _tables(home, aggregates + marts + by_event_month)
+    before = _tables(home, aggregates + marts + by_event_month + HISTORIES)
     last = max(p.name for p in landing.iterdir() if p.is_dir())
     last_date, month = pd.Timestamp(last), pd.Timestamp(last[:6] + "01")
 
@@ -605,27 +608,38 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     assert code["int_usage_from_cdrs_aggregated"].count("1 = 0") == 2, code["int_usage_from_cdrs_aggregated"]
     assert code["int_usage_from_cdrs_coverage"].count("1 = 0") == 1, code["int_usage_from_cdrs_coverage"]
 
-    # the last batch's CDR partitions taken out of the raw zone: their month is rebuilt from the other batches
-    # (the ledger knows the months a removed partition fed); put back, they are new partitions, merged into the
-    # state of their days alone, and every value is back to what it was
-    cdr_partitions = {i: home / "lake" / "raw" / i / f"batch_date={last}" for i in ("CDR_VOICE", "CDR_SMS", "CDR_GPRS")}
-    for interface, partition in cdr_partitions.items():
+    # the last batch's CDR and BOSS_USER partitions taken out of the raw zone: the CDR state's month is rebuilt
+    # from the other batches (the ledger knows the months a removed partition fed), the snapshots' islands from
+    # the other snapshots; put back, they are new partitions, merged into the state of their days alone and
+    # into the users' latest islands, and every value is back to what it was
+    moved = {i: home / "lake" / "raw" / i / f"batch_date={last}" for i in ("CDR_VOICE", "CDR_SMS", "CDR_GPRS", "BOSS_USER")}
+    for interface, partition in moved.items():
         shutil.move(partition, tmp_path / f"{interface}-{last}")
-    _build(copy, "--select", CDR_MODELS)
-    removed = _tables(home, by_event_month)
+    _build(copy, "--select", f"{HISTORY_MODELS} {CDR_MODELS}")
+    removed = _tables(home, by_event_month + HISTORIES)
+    islands_removed = removed["restricted.int_user_snapshots_compacted"]
+    assert pd.to_datetime(islands_removed["last_batch_date"]).max() < last_date
     usage_removed = removed["intermediate.int_usage_from_cdrs_aggregated"]
     usage_before = before["intermediate.int_usage_from_cdrs_aggregated"]
     assert (usage_removed.loc[usage_removed["stat_month"] == f"{month:%Y%m}", "record_count"].sum()
             < usage_before.loc[usage_before["stat_month"] == f"{month:%Y%m}", "record_count"].sum())
     days_removed = removed["restricted.int_cdr_days_measured"]
     assert last_date not in set(pd.to_datetime(days_removed["event_date"]))
-    for interface, partition in cdr_partitions.items():
+    for interface, partition in moved.items():
         shutil.move(tmp_path / f"{interface}-{last}", partition)
-    _build(copy, "--select", CDR_MODELS)
-    merged = _tables(home, by_event_month)
-    for name in by_event_month:
+    _build(copy, "--select", f"{HISTORY_MODELS} {CDR_MODELS}")
+    merged = _tables(home, by_event_month + HISTORIES)
+    for name in by_event_month + HISTORIES:
         pd.testing.assert_frame_equal(_values(before[name]), _values(merged[name]), obj=name)
     code = compiled()
+    assert f"'BOSS_USER_{last}_'" in code["int_user_snapshots_compacted"], code["int_user_snapshots_compacted"]
+    islands_sql = (home / "dbt" / "target" / "run" / "vasmart" / "models" / "intermediate" / "restricted"
+                   / "int_user_snapshots_compacted.sql").read_text()
+    assert "MERGE INTO" in islands_sql.upper(), islands_sql[:2000]
+    islands = merged["restricted.int_user_snapshots_compacted"]
+    written = islands["state_built_at"] > islands_removed["state_built_at"].max()
+    assert 0 < written.sum() < len(islands)  # the islands the snapshot extends or starts, not every island
+    assert (pd.to_datetime(islands.loc[written, "last_batch_date"]) == last_date).all()
     assert f"'CDR_VOICE_{last}_'" in code["int_cdr_days_measured"], code["int_cdr_days_measured"]
     assert f"in (date '{last_date:%Y-%m-%d}')" in code["int_cdr_days_measured"]  # the new partition's day only
     assert f"'CDR_SMS_{last}_'" in code["int_cdr_contacts_by_month"], code["int_cdr_contacts_by_month"]

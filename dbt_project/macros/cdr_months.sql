@@ -161,7 +161,7 @@
 {%- endmacro %}
 
 {#- The run that writes a state row (lineage compared by the month models). -#}
-{% macro cdr_state_built_at() -%}
+{% macro run_started_timestamp() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
 

@@ -1,5 +1,7 @@
 {#-
-    Subscriber attributes as validity ranges (SCD2), rebuilt from every BOSS_USER snapshot in the raw zone.
+    Subscriber attributes as validity ranges (SCD2), derived from every BOSS_USER snapshot in the raw zone
+    through their islands (restricted.int_user_snapshots_compacted: a user's consecutive snapshots with the
+    same number and attributes, kept up to date each night without reading the earlier snapshots again).
 
     Why not a dbt snapshot: a snapshot records the state it sees when it runs, stamped with the run's time.
     Run once after many batches were ingested it would see only the latest batch and lose the history in
@@ -8,56 +10,28 @@
     same whether `vasmart build` runs after every batch, once after many, or again after a redelivered batch.
 
     valid_from is the as-of date of the first snapshot showing the version (a change is known at the batch
-    that first shows it); the first version holds from the user's join date. No personal identifiers:
-    user_id only (MSISDN and name stay in staging).
+    that first shows it); the first version holds from the user's join date. Islands that differ only by the
+    number make one version. No personal identifiers: user_id only (MSISDN and name stay restricted).
 -#}
 {{ config(materialized='table') }}
 
+{%- set attributes = user_snapshot_attributes() | reject('equalto', 'msisdn') | list %}
+
 with
 
-users as (
+islands as (
 
-  select * from {{ ref('stg_boss__users') }}
+  select * from {{ ref('int_user_snapshots_compacted') }}
 
 ),
 
 flagged as (
 
   select
-    user_id,
-    batch_date,
-    join_date,
-    brand_code,
-    plan_code,
-    pay_type,
-    region_code,
-    user_status,
-    user_status_date,
-    cancel_reason,
-    is_rejoin,
-    is_dnd,
-    birth_year,
-    gender,
-    case
-      when lag(batch_date) over (partition by user_id order by batch_date) is null then 1
-      when
-        (lag(brand_code) over (partition by user_id order by batch_date) is distinct from brand_code)
-        or (lag(plan_code) over (partition by user_id order by batch_date) is distinct from plan_code)
-        or (lag(pay_type) over (partition by user_id order by batch_date) is distinct from pay_type)
-        or (lag(region_code) over (partition by user_id order by batch_date) is distinct from region_code)
-        or (lag(user_status) over (partition by user_id order by batch_date) is distinct from user_status)
-        or (lag(user_status_date) over (partition by user_id order by batch_date) is distinct from user_status_date)
-        or (lag(cancel_reason) over (partition by user_id order by batch_date) is distinct from cancel_reason)
-        or (lag(is_rejoin) over (partition by user_id order by batch_date) is distinct from is_rejoin)
-        or (lag(is_dnd) over (partition by user_id order by batch_date) is distinct from is_dnd)
-        or (lag(join_date) over (partition by user_id order by batch_date) is distinct from join_date)
-        or (lag(birth_year) over (partition by user_id order by batch_date) is distinct from birth_year)
-        or (lag(gender) over (partition by user_id order by batch_date) is distinct from gender)
-        then 1
-      else 0
-    end as starts_version
+    *,
+    {{ starts_island(attributes, 'first_batch_date') }} as starts_version
 
-  from users
+  from islands
 
 ),
 
@@ -66,7 +40,7 @@ numbered as (
   select
     *,
     cast(sum(starts_version) over (
-      partition by user_id order by batch_date rows between unbounded preceding and current row
+      partition by user_id order by first_batch_date rows between unbounded preceding and current row
     ) as integer) as version_number
 
   from flagged
@@ -75,12 +49,12 @@ numbered as (
 
 versions as (
 
-  -- one row per island of unchanged attributes; every column but batch_date is constant within it
+  -- one row per run of islands with unchanged attributes; every attribute is constant within it
   select
     user_id,
     version_number,
-    min(batch_date) as first_batch_date,
-    max(batch_date) as last_batch_date,
+    min(first_batch_date) as first_batch_date,
+    max(last_batch_date) as last_batch_date,
     min(join_date) as join_date,
     min(brand_code) as brand_code,
     min(plan_code) as plan_code,

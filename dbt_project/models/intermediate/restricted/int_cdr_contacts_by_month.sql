@@ -88,7 +88,7 @@ final as (
     day_mask,
 
     ---------- lineage
-    {{ cdr_state_built_at() }} as state_built_at
+    {{ run_started_timestamp() }} as state_built_at
 
   from contacts_read
 

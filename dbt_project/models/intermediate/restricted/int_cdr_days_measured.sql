@@ -178,7 +178,7 @@ final as (
     cast({{ dbt.date_trunc('month', 'event_date') }} as date) as month_start_date,
 
     ---------- lineage
-    {{ cdr_state_built_at() }} as state_built_at
+    {{ run_started_timestamp() }} as state_built_at
 
   from days
 

@@ -7,20 +7,21 @@
         event_at >= valid_from and (valid_to is null or event_at < valid_to)
     The range comes from the business dates BOSS states, not from batch dates (history batches are a month
     apart): a holding starts on the join date and ends after the cancellation date (status_date of the
-    latest snapshot that shows the user CANCELLED). Rebuilt from every BOSS_USER snapshot each run, so it is
-    the same whichever way the batches were built (see int_users_historized).
+    latest snapshot that shows the user CANCELLED). Derived from the BOSS_USER snapshots' islands
+    (int_user_snapshots_compacted), so it is the same whichever way the batches were built (see
+    int_users_historized).
 
-    Restricted schema: the key is the raw MSISDN, which is what the mapping is for. It is the only model
-    outside staging that carries a raw number; marts must not select msisdn from it (use user_id, or
+    Restricted schema: the key is the raw MSISDN, which is what the mapping is for. Like the other restricted
+    models it is never published; marts must not select msisdn from it (use user_id, or
     msisdn_pseudonym where a number-level key is needed). A table, because it calls pseudonym().
 -#}
 {{ config(materialized='table') }}
 
 with
 
-users as (
+islands as (
 
-  select * from {{ ref('stg_boss__users') }}
+  select * from {{ ref('int_user_snapshots_compacted') }}
 
 ),
 
@@ -29,10 +30,10 @@ latest_per_holding as (
   -- the latest snapshot that lists the holding carries its final status
   select
     *,
-    row_number() over (partition by msisdn, user_id order by batch_date desc) as recency,
-    min(batch_date) over (partition by msisdn, user_id) as first_batch_date
+    row_number() over (partition by msisdn, user_id order by last_batch_date desc) as recency,
+    min(first_batch_date) over (partition by msisdn, user_id) as holding_first_batch_date
 
-  from users
+  from islands
 
 ),
 
@@ -44,8 +45,8 @@ holdings as (
     join_date,
     user_status,
     user_status_date,
-    first_batch_date,
-    batch_date as last_batch_date,
+    holding_first_batch_date as first_batch_date,
+    last_batch_date,
     cast(join_date as timestamp) as valid_from,
     case
       when user_status = 'CANCELLED'

@@ -200,6 +200,8 @@ def bench_nightly(
                                                   "the earlier ones loaded and built before it.")] = 1,
     pandas: Annotated[bool, typer.Option(help="Compare the month aggregation with pandas (it holds every CDR in "
                                               "memory: leave it out for many days at a million users).")] = True,
+    setup_memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit (e.g. 12GB) for the set-up's "
+                                                                "build of the whole history at once.")] = None,
 ) -> None:
     """Time the whole nightly run of one daily batch, stage by stage, against the floor and plain pandas."""
     from vasmart.bench_nightly import run_nightly_bench
@@ -209,7 +211,8 @@ def bench_nightly(
         os.environ["VASMART_PSEUDONYM_KEY"] = "vasmart-bench-key-not-a-secret"
     report = run_nightly_bench(settings, users=users, months=months, seed=seed, scratch=scratch,
                                log=lambda line: Console(stderr=True).print(line), history_months=history_months,
-                               train=train, models=models, full_refresh=full_refresh, days=days, pandas=pandas)
+                               train=train, models=models, full_refresh=full_refresh, days=days, pandas=pandas,
+                               setup_memory_limit=setup_memory_limit)
     Console().print(report.markdown())
 
 

@@ -81,7 +81,8 @@ measured as (
     cast(sum(sms_mt) as bigint) as sms_mt,
     cast(sum(gprs_sessions) as bigint) as gprs_sessions,
     cast(sum(gprs_kb) as bigint) as gprs_kb,
-    cast(count(distinct event_date) as bigint) as active_days,
+    -- days of the month with a record: the bits of the days' mask (no distinct set per user to hash)
+    cast(bit_count(bit_or({{ cdr_day_bit('event_date') }})) as bigint) as active_days,
     cast(sum(voice_records + sms_records + gprs_sessions) as bigint) as record_count
 
   from days_attributed
@@ -91,24 +92,27 @@ measured as (
 
 held_days as (
 
-  -- per number and month, the days each holder (or nobody: user_id NULL) had records on
+  -- per number and month, the days each holder (or nobody: user_id NULL) had records on, and how many
+  -- numbers the holder had records on that month
   select
     msisdn,
     month_start_date,
     user_id,
-    bit_or({{ cdr_day_bit('event_date') }}) as day_mask
+    bit_or({{ cdr_day_bit('event_date') }}) as day_mask,
+    count(*) over (partition by user_id, month_start_date) as numbers_held
 
   from days_attributed
   group by msisdn, month_start_date, user_id
 
 ),
 
-contact_counts as (
+contacts_met as (
 
   select
     held_days.user_id,
     held_days.month_start_date,
-    cast(count(distinct contacts.other_party) as bigint) as distinct_contacts
+    held_days.numbers_held,
+    contacts.other_party
 
   from contacts
   inner join held_days
@@ -116,7 +120,24 @@ contact_counts as (
       contacts.msisdn = held_days.msisdn
       and contacts.month_start_date = held_days.month_start_date
       and (contacts.day_mask & held_days.day_mask) <> 0
-  group by held_days.user_id, held_days.month_start_date
+
+),
+
+contact_counts as (
+
+  -- a holder of one number: its contact rows are distinct already (one per other party), so they are
+  -- counted; a holder of several numbers that month (or nobody) needs the distinct count
+  select user_id, month_start_date, cast(count(*) as bigint) as distinct_contacts
+  from contacts_met
+  where numbers_held = 1
+  group by user_id, month_start_date
+
+  union all
+
+  select user_id, month_start_date, cast(count(distinct other_party) as bigint) as distinct_contacts
+  from contacts_met
+  where numbers_held > 1
+  group by user_id, month_start_date
 
 ),
 

@@ -429,7 +429,8 @@ def test_raw_source_tests_read_only_the_partitions_no_build_has_tested(built):
 
 def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails(built, tmp_path):
     """A partition already tested, rewritten with a duplicate key: the next build tests it (and only it) and fails;
-    the ledger keeps it out until a build passes on it; --full-refresh tests every partition."""
+    the ledger keeps it out until a build passes on it; --full-refresh leaves the tested partitions alone,
+    --retest-raw tests every partition."""
     home = tmp_path / "home"
     shutil.copytree(built.home, home, symlinks=True)
     first = min(built.batches)
@@ -469,7 +470,11 @@ def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails
     quiet = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
     assert quiet and all("where false" in sql for sql in quiet.values())
 
-    everything = _cli(home, *select, "--full-refresh")
+    refreshed = _cli(home, *select, "--full-refresh")
+    assert refreshed.returncode == 0, refreshed.stderr[-2000:]
+    after_refresh = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert after_refresh and all("where false" in sql for sql in after_refresh.values())
+    everything = _cli(home, *select, "--retest-raw")
     assert everything.returncode == 0, everything.stderr[-2000:]
     full = _source_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
     assert full and not any("batch_date in" in sql or "where false" in sql for sql in full.values())

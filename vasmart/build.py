@@ -156,10 +156,11 @@ def _start_spark(settings: Settings) -> None:
 
 
 def build(settings: Settings, select: str | None = None, full_refresh: bool = False,
-          engine: str | None = None, nightly: bool = False) -> BuildResult:
+          engine: str | None = None, nightly: bool = False, retest_raw: bool = False) -> BuildResult:
     """Run `dbt build` (models, snapshots, seeds, tests) in-process on DuckDB or Spark; BuildError naming what failed.
 
-    `nightly` builds as the nightly DAG does: without dbt's unit tests (NIGHTLY_BUILD_FLAGS)."""
+    `nightly` builds as the nightly DAG does: without dbt's unit tests (NIGHTLY_BUILD_FLAGS). The raw sources'
+    tests check the partitions no build has tested yet; `retest_raw` checks every partition again."""
     from dbt.cli.main import dbtRunner
 
     try:
@@ -182,6 +183,8 @@ def build(settings: Settings, select: str | None = None, full_refresh: bool = Fa
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    if retest_raw:
+        args += ["--vars", '{"vasmart_raw_tests": "all"}']
     if nightly:
         args += NIGHTLY_BUILD_FLAGS
     started = time.perf_counter()

@@ -267,13 +267,16 @@ def build_command(
     select: Annotated[str | None, typer.Option(help="dbt node selection, e.g. 'staging' or 'stg_boss__users+'.")] = None,
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
     engine: Annotated[str | None, typer.Option(help="duckdb or spark (default $VASMART_ENGINE, else duckdb).")] = None,
+    retest_raw: Annotated[bool, typer.Option(help="Test every raw-zone partition again, not only those no build "
+                                                  "has tested yet.")] = False,
 ) -> None:
     """Build the warehouse with dbt (staging, intermediate, marts, tests) from the raw zone; needs VASMART_PSEUDONYM_KEY."""
     from vasmart.build import BuildError
     from vasmart.build import build as run_build
 
     try:
-        result = run_build(Settings.from_env(), select=select, full_refresh=full_refresh, engine=engine)
+        result = run_build(Settings.from_env(), select=select, full_refresh=full_refresh, engine=engine,
+                           retest_raw=retest_raw)
     except BuildError as exc:
         _fail(str(exc))
     Console(highlight=False).print(result.summary(), soft_wrap=True)

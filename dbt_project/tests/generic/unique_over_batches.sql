@@ -7,7 +7,7 @@
     redelivered partition is found, and a repeat among tested partitions was found when the later of them was
     new. The ledger counts this test among the source's tests (record_tested_lake_partitions reads its
     source_name and table_name), so it records the source's partitions only when this test passed too.
-    `--full-refresh`, the variable vasmart_raw_tests set to 'all', and other engines check every key.
+    The variable vasmart_raw_tests set to 'all' (`vasmart build --retest-raw`) and other engines check every key.
 -#}
 {% test unique_over_batches(model, column_name, source_name, table_name) %}
 {#- The source is found in the graph rather than through source(): a dependency on it would make dbt select

@@ -127,14 +127,20 @@ contact_counts as (
 
   -- a holder of one number: its contact rows are distinct already (one per other party), so they are
   -- counted; a holder of several numbers that month (or nobody) needs the distinct count
-  select user_id, month_start_date, cast(count(*) as bigint) as distinct_contacts
+  select
+    user_id,
+    month_start_date,
+    cast(count(*) as bigint) as distinct_contacts
   from contacts_met
   where numbers_held = 1
   group by user_id, month_start_date
 
   union all
 
-  select user_id, month_start_date, cast(count(distinct other_party) as bigint) as distinct_contacts
+  select
+    user_id,
+    month_start_date,
+    cast(count(distinct other_party) as bigint) as distinct_contacts
   from contacts_met
   where numbers_held > 1
   group by user_id, month_start_date
@@ -144,11 +150,19 @@ contact_counts as (
 month_states as (
 
   -- the dbt run that last wrote each month's state: lineage the next run compares
-  select month_start_date, max(state_built_at) as state_built_at
+  select
+    month_start_date,
+    max(state_built_at) as state_built_at
   from (
-    select month_start_date, state_built_at from days
+    select
+      month_start_date,
+      state_built_at
+    from days
     union all
-    select month_start_date, state_built_at from contacts
+    select
+      month_start_date,
+      state_built_at
+    from contacts
   ) as states
   group by month_start_date
 

@@ -150,9 +150,9 @@ days as (
     select * from days_read
   ) as merged
   group by msisdn, event_date
-  {%- else -%}
-  select * from days_read
-  {%- endif %}
+  {% else %}
+    select * from days_read
+  {% endif %}
 
 ),
 

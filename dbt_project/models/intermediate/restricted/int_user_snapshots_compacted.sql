@@ -90,9 +90,19 @@ islands as (
   -- every attribute is constant within an island
   select
     user_id,
-    {% for attribute in attributes -%}
-    {{ 'bool_or' if attribute in ('is_rejoin', 'is_dnd') else 'min' }}({{ attribute }}) as {{ attribute }},
-    {% endfor -%}
+    min(msisdn) as msisdn,
+    min(join_date) as join_date,
+    min(brand_code) as brand_code,
+    min(plan_code) as plan_code,
+    min(pay_type) as pay_type,
+    min(region_code) as region_code,
+    min(user_status) as user_status,
+    min(user_status_date) as user_status_date,
+    min(cancel_reason) as cancel_reason,
+    bool_or(is_rejoin) as is_rejoin,
+    bool_or(is_dnd) as is_dnd,
+    min(birth_year) as birth_year,
+    min(gender) as gender,
     min(first_batch_date) as first_batch_date,
     max(last_batch_date) as last_batch_date,
     bool_or(is_read_now) as is_read_now

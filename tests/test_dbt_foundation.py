@@ -427,6 +427,52 @@ def test_raw_source_tests_read_only_the_partitions_no_build_has_tested(built):
     assert ledger == lake and len(lake) > 40
 
 
+def _scoped_staging_tests(results: dict) -> dict[str, str]:
+    """unique_id -> compiled SQL of the staging tests scoped to their source's untested partitions."""
+    return {r["unique_id"]: r["compiled_code"] for r in results["results"]
+            if r["unique_id"].startswith("test.vasmart.")
+            and any(f"_{m}_" in r["unique_id"] for m in ("stg_boss__users", "stg_dm__imei_observations"))
+            and "batch_date." not in r["unique_id"]}
+
+
+def test_staging_tests_local_to_a_batch_read_only_the_untested_partitions_and_count_for_the_ledger(built, tmp_path):
+    """not_null and per-batch uniqueness on the daily snapshots' staging models check the source's untested
+    partitions only (`where: __untested_partitions__`), and a partition is recorded as tested only when they
+    passed on it too."""
+    daily = [b for b in built.batches if (built.home / "landing" / b / f"CDR_VOICE_{b}.chk").exists()]
+    first, second = _scoped_staging_tests(built.history_results), _scoped_staging_tests(built.build_results)
+    assert len(second) == 5 and set(first) == set(second)  # 2 on the users, 3 on the IMEI observations
+    assert all("where true" in sql for sql in first.values())  # no ledger yet: every batch
+    for uid, sql in second.items():
+        assert re.findall(r"strptime\('(\d{8})'", sql) == daily, uid
+
+    home = tmp_path / "home"
+    shutil.copytree(built.home, home, symlinks=True)
+    newest = max(daily)
+    part = home / "lake" / "raw" / "IMEI_OBS" / f"batch_date={newest}" / "data.parquet"
+    part.write_bytes(part.read_bytes())  # written again: untested
+
+    def recorded() -> bool:
+        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+            written = con.execute(f"select max(last_modified::timestamp) from read_blob('{part}')").fetchone()[0]
+            return con.execute("select count(*) from audit.lake_partitions_tested where interface = 'IMEI_OBS' "
+                               "and strftime(batch_date, '%Y%m%d') = ? and partition_written_at = ?",
+                               [newest, written]).fetchone()[0] == 1
+
+    source_only = _cli(home, "build", "--select", "source:dm.imei_obs")
+    assert source_only.returncode == 0, source_only.stderr[-2000:]
+    assert not recorded()  # the staging tests did not run on it
+    with_staging = _cli(home, "build", "--select", "source:dm.imei_obs stg_dm__imei_observations")
+    assert with_staging.returncode == 0, with_staging.stderr[-2000:]
+    scoped = _scoped_staging_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert len(scoped) == 3 and all(re.findall(r"strptime\('(\d{8})'", sql) == [newest] for sql in scoped.values())
+    assert recorded()
+    quietly = _cli(home, "build", "--select", "source:dm.imei_obs stg_dm__imei_observations")
+    assert quietly.returncode == 0, quietly.stderr[-2000:]
+    scoped = _scoped_staging_tests(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+    assert len(scoped) == 3 and all("where false" in sql for sql in scoped.values())
+
+
 def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails(built, tmp_path):
     """A partition already tested, rewritten with a duplicate key: the next build tests it (and only it) and fails;
     the ledger keeps it out until a build passes on it; --full-refresh leaves the tested partitions alone,
@@ -440,7 +486,7 @@ def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails
         con.execute(f"copy (select * from read_parquet('{part}') union all (select * from read_parquet('{part}') "
                     f"limit 1)) to '{tmp_path}/dup.parquet' (format parquet)")
     shutil.copyfile(tmp_path / "dup.parquet", part)
-    select = ["build", "--select", "source:boss.boss_user"]
+    select = ["build", "--select", "source:boss.boss_user stg_boss__users"]
 
     failed = _cli(home, *select)
     assert failed.returncode == 1, failed.stdout[-2000:]
@@ -480,10 +526,17 @@ def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails
     assert full and not any("batch_date in" in sql or "where false" in sql for sql in full.values())
 
 
+def _key_batches(sql: str) -> tuple[list[str], list[str]]:
+    """The batches a unique_over_batches test read as text, and the batches whose keys it looked up."""
+    read, new = sql.split("new_keys as", 1) if "new_keys as" in sql else (sql, "")
+    return re.findall(r"'(\d{8})'", read), re.findall(r"'(\d{8})'", new)
+
+
 def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_the_new_partition(built, tmp_path):
     """message_id (and each CDR's cdr_id) is unique over all batches: the daily build looks up only the untested
-    partitions' ids (in every batch); a redelivered partition repeating an id of the first batch fails the build and stays out of the ledger;
-    restored, it passes and is recorded."""
+    partitions' ids, through the registry of the tested partitions' id hashes, and reads as text only the new
+    partitions and those holding one of their hashes; a redelivered partition repeating an id of the first
+    batch fails the build and stays out of the ledger; restored, it passes, is recorded and registered."""
     def uniqueness_sql(results: dict, model: str = "stg_vgop__deliveries") -> str:
         found = [r for r in results["results"]
                  if r["unique_id"].startswith(f"test.vasmart.unique_over_batches_{model}_")]
@@ -494,14 +547,27 @@ def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_
              if (built.home / "lake" / "raw" / "VAS_DELIVERY" / f"batch_date={b}").is_dir()
              and (built.home / "landing" / b / f"CDR_VOICE_{b}.chk").exists()]
     assert daily
-    listed = re.findall(r"'(\d{8})'", uniqueness_sql(built.build_results))
-    assert listed == daily  # the daily build looked up the daily batches' ids only
+    # the daily build looked up the daily batches' ids only, and read no earlier batch's ids as text
+    assert _key_batches(uniqueness_sql(built.build_results)) == (daily, daily)
     for cdrs in ("voice", "sms", "gprs"):  # so did the CDR detail's cdr_id checks
-        assert re.findall(r"'(\d{8})'", uniqueness_sql(built.build_results, f"stg_mediation__{cdrs}_cdrs")) == daily
+        assert _key_batches(uniqueness_sql(built.build_results, f"stg_mediation__{cdrs}_cdrs")) == (daily, daily)
     assert "inner join new_keys" not in uniqueness_sql(built.history_results)  # no ledger yet: every id
 
     home = tmp_path / "home"
     shutil.copytree(built.home, home, symlinks=True)
+    warehouse = str(home / "warehouse.duckdb")
+    with duckdb.connect(warehouse, read_only=True) as con:  # every tested partition's ids are registered
+        for interface, model, raw_key in (("VAS_DELIVERY", "stg_vgop__deliveries", "message_id"),
+                                          ("CDR_VOICE", "stg_mediation__voice_cdrs", "cdr_id"),
+                                          ("CDR_SMS", "stg_mediation__sms_cdrs", "cdr_id")):
+            registry = con.execute(
+                "select batch_date, count(*), count(distinct key_hash) from audit.lake_keys_seen "
+                "where interface = ? and key_column = ? group by 1 order by 1", [interface, raw_key]).fetchall()
+            keys = con.execute(f"select batch_date, count(*), count(distinct hash({raw_key})) from staging.{model} "
+                               f"where {raw_key} is not null group by 1 order by 1").fetchall()
+            assert registry == keys and keys, interface
+            assert con.execute("select count(*) from audit.lake_keys_registered where interface = ?",
+                               [interface]).fetchone()[0] == len(keys)
     newest = max(daily)
     part = home / "lake" / "raw" / "VAS_DELIVERY" / f"batch_date={newest}" / "data.parquet"
     clean = part.read_bytes()
@@ -513,29 +579,61 @@ def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_
     shutil.copyfile(tmp_path / "repeat.parquet", part)
     select = ["build", "--select", "stg_vgop__deliveries source:vgop.vas_delivery"]
 
+    def written() -> dt.datetime:
+        with duckdb.connect() as con:
+            return con.execute(f"select max(last_modified::timestamp) from read_blob('{part}')").fetchone()[0]
+
     def recorded() -> bool:
-        with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-            written = con.execute(f"select max(last_modified::timestamp) from read_blob('{part}')").fetchone()[0]
+        with duckdb.connect(warehouse, read_only=True) as con:
             return con.execute("select count(*) from audit.lake_partitions_tested where interface = 'VAS_DELIVERY' "
                                "and strftime(batch_date, '%Y%m%d') = ? and partition_written_at = ?",
-                               [newest, written]).fetchone()[0] == 1
+                               [newest, written()]).fetchone()[0] == 1
+
+    def registered() -> bool:
+        with duckdb.connect(warehouse, read_only=True) as con:
+            covered = con.execute("select count(*) from audit.lake_keys_registered where interface = 'VAS_DELIVERY' "
+                                  "and strftime(batch_date, '%Y%m%d') = ? and partition_written_at = ?",
+                                  [newest, written()]).fetchone()[0]
+            hashes = con.execute("select count(*) from audit.lake_keys_seen where interface = 'VAS_DELIVERY' "
+                                 "and strftime(batch_date, '%Y%m%d') = ?", [newest]).fetchone()[0]
+            rows = con.execute(f"select count(*) from read_parquet('{part}')").fetchone()[0]
+            return covered == 1 and hashes == rows
 
     failed = _cli(home, *select)
     assert failed.returncode == 1 and "unique_over_batches" in failed.stderr, failed.stderr[-2000:]
     results = json.loads((home / "dbt" / "target" / "run_results.json").read_text())
-    assert re.findall(r"'(\d{8})'", uniqueness_sql(results)) == [newest]
-    assert not recorded()
+    # the repeated id's hash sent the check to the first batch's ids, and to no other batch
+    assert _key_batches(uniqueness_sql(results)) == ([min(built.batches), newest], [newest])
+    assert not recorded() and not registered()
     source_only = _cli(home, "build", "--select", "source:vgop.vas_delivery")  # its own tests pass ...
     assert source_only.returncode == 0, source_only.stderr[-2000:]
-    assert not recorded()  # ... but without the id check the partition is not recorded as tested
+    assert not recorded() and not registered()  # ... but without the id check it is neither recorded nor registered
 
     part.write_bytes(clean)
     passed = _cli(home, *select)
     assert passed.returncode == 0, passed.stderr[-2000:]
-    assert recorded()
+    assert _key_batches(uniqueness_sql(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))) \
+        == ([newest], [newest])
+    assert recorded() and registered()
     quietly = _cli(home, *select)
     assert quietly.returncode == 0 and "where false" in uniqueness_sql(
         json.loads((home / "dbt" / "target" / "run_results.json").read_text()))
+
+    # hashes from another DuckDB version cover nothing: every batch is read as text, then registered again
+    with duckdb.connect(warehouse) as con:
+        con.execute("update audit.lake_keys_registered set hash_function = 'duckdb v0.0.0 hash()' "
+                    "where interface = 'VAS_DELIVERY'")
+    part.write_bytes(clean)  # written again: to be tested again
+    again = _cli(home, *select)
+    assert again.returncode == 0, again.stderr[-2000:]
+    every = sorted(p.name.split("=")[1] for p in (home / "lake" / "raw" / "VAS_DELIVERY").glob("batch_date=*"))
+    assert _key_batches(uniqueness_sql(json.loads((home / "dbt" / "target" / "run_results.json").read_text()))) \
+        == (every, [newest])
+    with duckdb.connect(warehouse, read_only=True) as con:
+        assert con.execute("select count(*), count(distinct hash_function) from audit.lake_keys_registered "
+                           "where interface = 'VAS_DELIVERY' and hash_function <> 'duckdb v0.0.0 hash()'"
+                           ).fetchone() == (len(every), 1)
+    assert registered()
 
 
 # ------------------------------------------------------------------------------------------------ failure

@@ -101,5 +101,42 @@
         {%- set where = where | replace('__latest_state_built_at__',
                                         '(select max(state_built_at) from ' ~ relation ~ ')') -%}
     {%- endif -%}
+    {%- if where and '__untested_partitions__' in where -%}
+        {%- set where = where | replace('__untested_partitions__', vasmart.untested_partitions_of(relation)) -%}
+    {%- endif -%}
     {{ return(where) }}
+{%- endmacro %}
+
+{#-
+    `where: __untested_partitions__` on a test of a staging model over one lake source: a predicate keeping the
+    batches of the source's partitions that no successful build has tested yet (lake_tests.sql), for a test
+    local to a batch (not_null, a uniqueness that includes batch_date). Such a test counts among the source's
+    tests in the ledger (checks_lake_source), so a partition is recorded only when it passed too. 'true' (every
+    batch) where the ledger does not apply: other engines, `vasmart build --retest-raw`, no ledger yet.
+-#}
+{% macro untested_partitions_of(relation) -%}
+    {%- set sources = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'model'
+                and node.schema == relation.schema and (node.alias or node.name) == relation.identifier -%}
+            {%- for source_id in node.depends_on.nodes if source_id in graph.sources -%}
+                {%- do sources.append(graph.sources[source_id]) -%}
+            {%- endfor -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if sources | length != 1 -%}
+        {%- if execute -%}
+            {{ exceptions.raise_compiler_error("__untested_partitions__ needs a model reading one lake source: "
+                                               ~ relation ~ " reads " ~ sources | length) }}
+        {%- endif -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set batches = vasmart.lake_untested_batches({'identifier': sources[0].identifier,
+                                                     'external': sources[0].relation_name}) -%}
+    {%- if batches is none -%}
+        {{ return('true') }}
+    {%- elif batches | length == 0 -%}
+        {{ return('false') }}
+    {%- endif -%}
+    {{ return('batch_date in (' ~ vasmart.batch_date_list(batches) ~ ')') }}
 {%- endmacro %}

@@ -49,11 +49,28 @@
 {%- endmacro %}
 
 
-{#- A test on a staging model that checks a lake source across its partitions (unique_over_batches): it names
-    the source by source_name and table_name instead of depending on it. -#}
+{#- A test on a staging model that checks a lake source's partitions: unique_over_batches names the source by
+    source_name and table_name instead of depending on it; a test scoped by `where: __untested_partitions__`
+    checks the source's untested partitions through the model. -#}
 {% macro checks_lake_source(test_node, source) -%}
     {%- set kwargs = (test_node.get('test_metadata') or {}).get('kwargs') or {} -%}
-    {{ return(kwargs.get('source_name') == source.source_name and kwargs.get('table_name') == source.name) }}
+    {%- if kwargs.get('source_name') == source.source_name and kwargs.get('table_name') == source.name -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(vasmart.checks_untested_partitions_of(test_node, source)) }}
+{%- endmacro %}
+
+{#- A test with `where: __untested_partitions__` (lake.sql) on a model reading the source: it checks the
+    source's untested partitions through the staging model, so it counts among the source's tests. -#}
+{% macro checks_untested_partitions_of(test_node, source) -%}
+    {%- if '__untested_partitions__' not in ((test_node.get('config') or {}).get('where') or '') -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- for node_id in test_node.depends_on.nodes if node_id in graph.nodes
+            and source.unique_id in graph.nodes[node_id].depends_on.nodes -%}
+        {{ return(true) }}
+    {%- endfor -%}
+    {{ return(false) }}
 {%- endmacro %}
 
 
@@ -67,6 +84,7 @@
         {%- do outcome.update({result.node.unique_id: result.status}) -%}
     {%- endfor -%}
     {%- set statements = [] -%}
+    {%- set keyed = [] -%}
     {%- for source in graph.sources.values() -%}
         {%- set found = modules.re.search("read_parquet\(\s*'([^']+)'", source.relation_name or '') -%}
         {%- set tests = [] -%}
@@ -79,6 +97,11 @@
             {%- endif -%}
         {%- endfor -%}
         {%- if found and tests and passed | length == tests | length -%}
+            {%- for node in graph.nodes.values() if node.resource_type == 'test'
+                    and (node.test_metadata or {}).get('name') == 'unique_over_batches'
+                    and vasmart.checks_lake_source(node, source) -%}
+                {%- do keyed.append((source, node)) -%}
+            {%- endfor -%}
             {%- do statements.append(
                 "insert into audit.lake_partitions_tested select '" ~ source.identifier ~ "', batch_date, "
                 ~ "partition_written_at, now() from ("
@@ -94,5 +117,9 @@
         {%- endfor -%}
         {{ log("raw sources: tested partitions recorded for " ~ statements | length ~ " interfaces", info=false) }}
     {%- endif -%}
+    {%- for source, node in keyed -%}
+        {%- set registered = vasmart.register_lake_keys(source, node) -%}
+        {{ log("raw sources: keys of " ~ registered ~ " partitions of " ~ source.identifier ~ " registered", info=false) }}
+    {%- endfor -%}
     {{ return('') }}
 {%- endmacro %}

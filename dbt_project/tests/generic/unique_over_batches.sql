@@ -5,7 +5,8 @@
     On DuckDB a build looks only at the keys of the source's raw partitions that no successful build has tested
     yet (macros/lake_tests.sql): each of them is looked up in every batch, so a repeat that involves a new or
     redelivered partition is found, and a repeat among tested partitions was found when the later of them was
-    new. The ledger counts this test among the source's tests (record_tested_lake_partitions reads its
+    new. The lookup goes through the registry of the tested partitions' key hashes (macros/lake_keys.sql): only
+    the new partitions, the partitions it does not cover and those holding a hash of a new key are read. The ledger counts this test among the source's tests (record_tested_lake_partitions reads its
     source_name and table_name), so it records the source's partitions only when this test passed too.
     The variable vasmart_raw_tests set to 'all' (`vasmart build --retest-raw`) and other engines check every key.
 -#}
@@ -19,6 +20,7 @@
     {%- endfor -%}
 {%- endif -%}
 {%- set untested = vasmart.lake_untested_batches(lake[0]) if lake else none -%}
+{%- set compared = vasmart.lake_key_batches_to_compare(lake[0], model, column_name, untested) if untested is not none else none -%}
 
 with
 
@@ -29,6 +31,9 @@ keys as (
         batch_date
     from {{ model }}
     where {{ column_name }} is not null
+    {%- if compared is not none %}
+      and {% if compared | length == 0 %}false{% else %}batch_date in ({{ vasmart.batch_date_list(compared) }}){% endif %}
+    {%- endif %}
 
 ){% if untested is not none %},
 
@@ -39,9 +44,7 @@ new_keys as (
     {% if untested | length == 0 -%}
     where false
     {%- else -%}
-    where batch_date in (
-        {%- for batch in untested %}{{ yyyymmdd_to_date("'" ~ batch ~ "'") }}{{ ', ' if not loop.last }}{% endfor -%}
-    )
+    where batch_date in ({{ vasmart.batch_date_list(untested) }})
     {%- endif %}
 
 ){% endif %}

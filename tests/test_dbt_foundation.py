@@ -527,8 +527,12 @@ def test_a_rewritten_partition_is_tested_again_and_stays_untested_while_it_fails
 
 
 def _key_batches(sql: str) -> tuple[list[str], list[str]]:
-    """The batches a unique_over_batches test read as text, and the batches whose keys it looked up."""
-    read, new = sql.split("new_keys as", 1) if "new_keys as" in sql else (sql, "")
+    """The batches a unique_over_batches test read as text, and the batches whose keys it looked up (all of
+    those read when it reads only new keys)."""
+    if "new_keys as" not in sql:
+        read = re.findall(r"'(\d{8})'", sql)
+        return read, read
+    read, new = sql.split("new_keys as", 1)
     return re.findall(r"'(\d{8})'", read), re.findall(r"'(\d{8})'", new)
 
 
@@ -561,8 +565,8 @@ def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_
                                           ("CDR_VOICE", "stg_mediation__voice_cdrs", "cdr_id"),
                                           ("CDR_SMS", "stg_mediation__sms_cdrs", "cdr_id")):
             registry = con.execute(
-                "select batch_date, count(*), count(distinct key_hash) from audit.lake_keys_seen "
-                "where interface = ? and key_column = ? group by 1 order by 1", [interface, raw_key]).fetchall()
+                f"select batch_date, count(*), count(distinct key_hash) from audit.lake_keys_seen__{interface.lower()}"
+                f"__{raw_key} group by 1 order by 1").fetchall()
             keys = con.execute(f"select batch_date, count(*), count(distinct hash({raw_key})) from staging.{model} "
                                f"where {raw_key} is not null group by 1 order by 1").fetchall()
             assert registry == keys and keys, interface
@@ -594,8 +598,8 @@ def test_a_message_id_repeated_from_an_earlier_batch_fails_the_build_that_tests_
             covered = con.execute("select count(*) from audit.lake_keys_registered where interface = 'VAS_DELIVERY' "
                                   "and strftime(batch_date, '%Y%m%d') = ? and partition_written_at = ?",
                                   [newest, written()]).fetchone()[0]
-            hashes = con.execute("select count(*) from audit.lake_keys_seen where interface = 'VAS_DELIVERY' "
-                                 "and strftime(batch_date, '%Y%m%d') = ?", [newest]).fetchone()[0]
+            hashes = con.execute("select count(*) from audit.lake_keys_seen__vas_delivery__message_id "
+                                 "where strftime(batch_date, '%Y%m%d') = ?", [newest]).fetchone()[0]
             rows = con.execute(f"select count(*) from read_parquet('{part}')").fetchone()[0]
             return covered == 1 and hashes == rows
 

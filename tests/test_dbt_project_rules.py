@@ -21,9 +21,10 @@ SOURCE_READ_EXCEPTIONS = {  # incremental per-batch aggregates read only the fil
     "int_vas_deliveries_aggregated_by_batch", "int_voice_cdrs_aggregated_by_batch",
     "int_sms_vas_requests_aggregated_by_batch", "int_imei_observations_measured_by_batch", "int_lake_partitions_listed",
     "int_campaign_lists",  # the written-back lists: the warehouse's own tables, read by this one model
-    # running state (CDR usage, compacted snapshots): the partitions' write times (lake_partitions) against its
+    # running state (CDR usage, compacted snapshots, versioned IMEI observations): the partitions' write times (lake_partitions) against its
     # ledger, and the new partitions' files; the CDR months record the partitions' latest write time as lineage
     "int_cdr_days_measured", "int_cdr_contacts_by_month", "int_user_snapshots_compacted",
+    "int_imei_observations_versioned",
     "int_usage_from_cdrs_aggregated", "int_usage_from_cdrs_coverage",
 }
 PRIMARY_KEY_TESTS = {"unique", "unique_combination_of_columns", "unique_over_batches"}

@@ -558,8 +558,8 @@ CDR_MONTHS = ("int_usage_from_cdrs_aggregated", "int_usage_from_cdrs_coverage")
 CDR_MODELS = " ".join(CDR_STATE + CDR_MONTHS)
 CDR_STAGING = "stg_mediation__voice_cdrs stg_mediation__sms_cdrs stg_mediation__gprs_cdrs"
 HISTORIES = ("restricted.int_user_snapshots_compacted", "intermediate.int_users_historized",
-             "restricted.int_msisdn_assignments_historized")
-HISTORY_MODELS = "stg_boss__users " + " ".join(h.split(".")[1] for h in HISTORIES)
+             "restricted.int_msisdn_assignments_historized", "restricted.int_imei_observations_versioned")
+HISTORY_MODELS = "stg_boss__users stg_dm__imei_observations " + " ".join(h.split(".")[1] for h in HISTORIES)
 CUSTOMER_MODELS = "path:models/intermediate/customer path:models/marts/customer"
 
 
@@ -612,7 +612,8 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     # from the other batches (the ledger knows the months a removed partition fed), the snapshots' islands from
     # the other snapshots; put back, they are new partitions, merged into the state of their days alone and
     # into the users' latest islands, and every value is back to what it was
-    moved = {i: home / "lake" / "raw" / i / f"batch_date={last}" for i in ("CDR_VOICE", "CDR_SMS", "CDR_GPRS", "BOSS_USER")}
+    moved = {i: home / "lake" / "raw" / i / f"batch_date={last}"
+             for i in ("CDR_VOICE", "CDR_SMS", "CDR_GPRS", "BOSS_USER", "IMEI_OBS")}
     for interface, partition in moved.items():
         shutil.move(partition, tmp_path / f"{interface}-{last}")
     _build(copy, "--select", f"{HISTORY_MODELS} {CDR_MODELS}")
@@ -625,6 +626,8 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
             < usage_before.loc[usage_before["stat_month"] == f"{month:%Y%m}", "record_count"].sum())
     days_removed = removed["restricted.int_cdr_days_measured"]
     assert last_date not in set(pd.to_datetime(days_removed["event_date"]))
+    versions_removed = removed["restricted.int_imei_observations_versioned"]
+    assert last_date not in set(pd.to_datetime(versions_removed["batch_date"]))
     for interface, partition in moved.items():
         shutil.move(tmp_path / f"{interface}-{last}", partition)
     _build(copy, "--select", f"{HISTORY_MODELS} {CDR_MODELS}")
@@ -655,6 +658,18 @@ def test_incremental_models_rebuild_only_what_changed(pipeline, tmp_path):
     rewritten = days_merged["state_built_at"] != days_removed.set_index(["msisdn", "event_date"]).reindex(
         pd.MultiIndex.from_frame(days_merged[["msisdn", "event_date"]]))["state_built_at"].to_numpy()
     assert set(pd.to_datetime(days_merged.loc[rewritten, "event_date"])) == {last_date}
+    # the IMEI observations: the batch's appended to their users' numbering; renumbered from every batch only
+    # the users whose numbers' holdings the BOSS_USER snapshot changed
+    versions = merged["restricted.int_imei_observations_versioned"]
+    appended = versions["state_built_at"] > versions_removed["state_built_at"].max()
+    older = appended & (pd.to_datetime(versions["batch_date"]) != last_date)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rebuilt = {r[0] for r in con.execute(
+            "select user_id from restricted.int_imei_observations_versioned__users_rebuilt").fetchall()}
+    assert set(versions.loc[older, "user_id"]) <= rebuilt
+    assert len(rebuilt) < versions["user_id"].nunique() / 10
+    assert (pd.to_datetime(versions.loc[~appended, "batch_date"]) < last_date).all()
+    assert appended.sum() < len(versions) / 2
 
     # the same batch ingested again: its partitions are written anew, the results come out the same
     ingest_batch(Settings(home=home), landing, last, "test-rerun")

@@ -1,8 +1,9 @@
 {#-
-    The registry of keys unique over batches (DuckDB): audit.lake_keys_seen holds a 64-bit hash of every key of
-    every raw partition that passed its tests, per (interface, key column, batch date), and
-    audit.lake_keys_registered the partitions it covers, with the time their files were written and the hash
-    function used.
+    The registry of keys unique over batches (DuckDB): audit.lake_keys_seen__<interface>__<key column> holds a
+    64-bit hash of every key of every raw partition that passed its tests, with its batch date, and
+    audit.lake_keys_registered the partitions each covers, with the time their files were written and the
+    hash function used. One table per key: the lookup then scans hashes alone, with no filter for the planner
+    to push into it.
 
     unique_over_batches looks up a new partition's keys in every batch. Reading every batch's keys as text
     grows with the history (at a million users, two hundred million CDR ids a month); looking up their hashes
@@ -12,8 +13,8 @@
     registered by another DuckDB version, whose hash() may differ) is read as text as before.
 -#}
 
-{% macro lake_keys_seen() -%}
-    audit.lake_keys_seen
+{% macro lake_keys_seen(interface, column_name) -%}
+    audit.lake_keys_seen__{{ interface | lower }}__{{ column_name | lower }}
 {%- endmacro %}
 
 {% macro lake_keys_registered() -%}
@@ -26,8 +27,9 @@
     {{ return('duckdb ' ~ version ~ ' hash()') }}
 {%- endmacro %}
 
-{% macro lake_key_registry_exists() -%}
-    {%- set seen = adapter.get_relation(database=target.database, schema='audit', identifier='lake_keys_seen') -%}
+{% macro lake_key_registry_exists(interface, column_name) -%}
+    {%- set seen = adapter.get_relation(database=target.database, schema='audit',
+                                        identifier='lake_keys_seen__' ~ interface | lower ~ '__' ~ column_name | lower) -%}
     {%- set registered = adapter.get_relation(database=target.database, schema='audit', identifier='lake_keys_registered') -%}
     {{ return(seen is not none and registered is not none) }}
 {%- endmacro %}
@@ -53,46 +55,37 @@
     The batches ('YYYYMMDD') whose keys unique_over_batches must read as text to check the `untested`
     batches' keys of `model`.`column_name`: the untested batches, the partitions the registry does not cover,
     and the covered ones holding a hash of one of the new keys. None (read every batch) without a registry.
+    Two queries: the hash lookup must stay a plain semi-join of the registry on the new keys' hashes (a filter
+    on the registry's batches makes the planner build its hash table on the registry instead).
 -#}
 {% macro lake_key_batches_to_compare(relation, model, column_name, untested) -%}
     {%- if untested | length == 0 -%}
         {{ return([]) }}
     {%- endif -%}
-    {%- if not vasmart.lake_key_registry_exists() -%}
+    {%- if not vasmart.lake_key_registry_exists(relation.identifier, column_name) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set query -%}
-        with
-
-        partitions as (
-            {{ lake_partitions(relation) }}
-        ),
-
-        covered as (
-            select batch_date from ({{ lake_keys_covered(relation, column_name) }}) as covered
-            where batch_date not in ({{ batch_date_list(untested) }})
-        ),
-
-        new_hashes as (
-            select distinct hash({{ column_name }}) as key_hash
-            from {{ model }}
-            where batch_date in ({{ batch_date_list(untested) }})
-              and {{ column_name }} is not null
-        )
-
-        select strftime(batch_date, '%Y%m%d') as batch
-        from partitions
-        where batch_date not in (select batch_date from covered)
-        union
-        select distinct strftime(seen.batch_date, '%Y%m%d') as batch
-        from {{ lake_keys_seen() }} as seen
-        where seen.interface = '{{ relation.identifier }}'
-          and seen.key_column = '{{ column_name }}'
-          and seen.batch_date in (select batch_date from covered)
-          and seen.key_hash in (select key_hash from new_hashes)
+    {%- set partitions -%}
+        select
+            strftime(partitions.batch_date, '%Y%m%d') as batch,
+            partitions.batch_date in (select batch_date from ({{ lake_keys_covered(relation, column_name) }}) as covered)
+            and partitions.batch_date not in ({{ batch_date_list(untested) }}) as is_covered
+        from ({{ lake_partitions(relation) }}) as partitions
         order by 1
     {%- endset -%}
-    {{ return(run_query(query).columns[0].values() | list) }}
+    {%- set holding -%}
+        select distinct strftime(batch_date, '%Y%m%d') as batch
+        from {{ lake_keys_seen(relation.identifier, column_name) }}
+        where key_hash in (
+            select hash({{ column_name }}) from {{ model }}
+            where batch_date in ({{ batch_date_list(untested) }}) and {{ column_name }} is not null)
+    {%- endset -%}
+    {%- set candidates = run_query(holding).columns[0].values() | list -%}
+    {%- set compared = [] -%}
+    {%- for batch, is_covered in run_query(partitions).rows if not is_covered or batch in candidates -%}
+        {%- do compared.append(batch) -%}
+    {%- endfor -%}
+    {{ return(compared) }}
 {%- endmacro %}
 
 {#-
@@ -121,8 +114,8 @@
     {%- set this_key -%}
         interface = '{{ interface }}' and key_column = '{{ column_name }}'
     {%- endset -%}
-    {%- do run_query("create table if not exists " ~ lake_keys_seen() ~ " (interface varchar not null, "
-                     ~ "key_column varchar not null, batch_date date not null, key_hash ubigint not null)") -%}
+    {%- set seen = lake_keys_seen(interface, column_name) -%}
+    {%- do run_query("create table if not exists " ~ seen ~ " (batch_date date not null, key_hash ubigint not null)") -%}
     {%- do run_query("create table if not exists " ~ lake_keys_registered() ~ " (interface varchar not null, "
                      ~ "key_column varchar not null, batch_date date not null, partition_written_at timestamp not null, "
                      ~ "hash_function varchar not null, registered_at timestamp not null)") -%}
@@ -141,7 +134,7 @@
     {%- if stale_batches -%}
         {%- set stale_list = vasmart.batch_date_list(stale_batches) -%}
         {%- do run_query("delete from " ~ lake_keys_registered() ~ " where " ~ this_key ~ " and batch_date in (" ~ stale_list ~ ")") -%}
-        {%- do run_query("delete from " ~ lake_keys_seen() ~ " where " ~ this_key ~ " and batch_date in (" ~ stale_list ~ ")") -%}
+        {%- do run_query("delete from " ~ seen ~ " where batch_date in (" ~ stale_list ~ ")") -%}
     {%- endif -%}
     {%- set to_register -%}
         select strftime(partitions.batch_date, '%Y%m%d'), strftime(partitions.partition_written_at, '%Y-%m-%d %H:%M:%S.%f')
@@ -159,10 +152,10 @@
     {%- for batch, written_at in rows -%}
         {%- set batch_date = yyyymmdd_to_date("'" ~ batch ~ "'") -%}
         {#- hashes first, the row covering them last: a run stopped in between leaves hashes nothing covers -#}
-        {%- do run_query("delete from " ~ lake_keys_seen() ~ " where " ~ this_key ~ " and batch_date = " ~ batch_date) -%}
-        {%- do run_query("insert into " ~ lake_keys_seen() ~ " select '" ~ interface ~ "', '" ~ column_name
-                         ~ "', batch_date, hash(" ~ column_name ~ ") from " ~ model.relation_name
-                         ~ " where batch_date = " ~ batch_date ~ " and " ~ column_name ~ " is not null") -%}
+        {%- do run_query("delete from " ~ seen ~ " where batch_date = " ~ batch_date) -%}
+        {%- do run_query("insert into " ~ seen ~ " select batch_date, hash(" ~ column_name ~ ") from "
+                         ~ model.relation_name ~ " where batch_date = " ~ batch_date ~ " and " ~ column_name
+                         ~ " is not null") -%}
         {%- do run_query("insert into " ~ lake_keys_registered() ~ " values ('" ~ interface ~ "', '" ~ column_name
                          ~ "', " ~ batch_date ~ ", timestamp '" ~ written_at ~ "', '" ~ hash_function ~ "', now())") -%}
     {%- endfor -%}

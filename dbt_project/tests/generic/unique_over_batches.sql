@@ -21,6 +21,8 @@
 {%- endif -%}
 {%- set untested = vasmart.lake_untested_batches(lake[0]) if lake else none -%}
 {%- set compared = vasmart.lake_key_batches_to_compare(lake[0], model, column_name, untested) if untested is not none else none -%}
+{#- Only new keys read: every key read is looked up, no join needed. -#}
+{%- set only_new = compared is not none and compared | sort | list == untested | sort | list -%}
 
 with
 
@@ -30,12 +32,16 @@ keys as (
         {{ column_name }} as unique_key,
         batch_date
     from {{ model }}
+    {%- if compared is not none and compared | length == 0 %}
+    where false
+    {%- else %}
     where {{ column_name }} is not null
     {%- if compared is not none %}
-      and {% if compared | length == 0 %}false{% else %}batch_date in ({{ vasmart.batch_date_list(compared) }}){% endif %}
+      and batch_date in ({{ vasmart.batch_date_list(compared) }})
+    {%- endif %}
     {%- endif %}
 
-){% if untested is not none %},
+){% if untested is not none and not only_new %},
 
 new_keys as (
 
@@ -53,7 +59,7 @@ select
     keys.unique_key,
     count(*) as n_records
 from keys
-{%- if untested is not none %}
+{%- if untested is not none and not only_new %}
 inner join new_keys
     on keys.unique_key = new_keys.unique_key
 {%- endif %}

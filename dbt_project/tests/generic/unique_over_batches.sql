@@ -6,8 +6,9 @@
     yet (macros/lake_tests.sql): each of them is looked up in every batch, so a repeat that involves a new or
     redelivered partition is found, and a repeat among tested partitions was found when the later of them was
     new. The lookup goes through the registry of the tested partitions' key hashes (macros/lake_keys.sql): only
-    the new partitions, the partitions it does not cover and those holding a hash of a new key are read. The ledger counts this test among the source's tests (record_tested_lake_partitions reads its
-    source_name and table_name), so it records the source's partitions only when this test passed too.
+    the new partitions, the partitions it does not cover and those holding a hash of a new key are read.
+    The ledger counts this test among the source's tests (record_tested_lake_partitions reads its source_name
+    and table_name), so it records the source's partitions only when this test passed too.
     The variable vasmart_raw_tests set to 'all' (`vasmart build --retest-raw`) and other engines check every key.
 -#}
 {% test unique_over_batches(model, column_name, source_name, table_name) %}
